@@ -1,0 +1,1 @@
+"""Simulators: worlds on real data, click models, the online loop, replay and off-policy estimators."""
