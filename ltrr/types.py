@@ -260,12 +260,31 @@ class Filters:
 
     def accepts(self, item: Item) -> bool:
         """Return whether ``item`` satisfies every constraint."""
-        if self.categories and not set(self.categories).intersection(item.categories):
+        return self.matches(item.categories, item.attributes)
+
+    def matches(
+        self, categories: Iterable[str], attributes: Mapping[str, AttributeValue]
+    ) -> bool:
+        """Return whether an item with these categories and attributes passes.
+
+        Parameters
+        ----------
+        categories : iterable of str
+            The item's categories.
+        attributes : Mapping[str, value]
+            The item's attributes.
+
+        Returns
+        -------
+        bool
+            True when every constraint holds.
+        """
+        if self.categories and not set(self.categories).intersection(categories):
             return False
         for name, wanted in self.attributes.items():
-            if name not in item.attributes:
+            if name not in attributes:
                 return False
-            value = item.attributes[name]
+            value = attributes[name]
             if isinstance(wanted, tuple):
                 if value not in wanted:
                     return False

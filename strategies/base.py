@@ -1,0 +1,439 @@
+"""The retriever lifecycle every strategy follows: fit, retrieve, update, save, load.
+
+A strategy is fitted on a :class:`~ltrr.types.Catalog`, answers a query with at
+most ``k`` candidates, may learn from interactions, and saves to a folder holding
+``params.json`` (a small JSON of parameters naming the class) plus its own state.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
+from ltrr.io import atomic_dir, atomic_write_json, read_json
+from ltrr.types import Candidate, Catalog, Context, Filters, Interaction, Query, StrategyResult
+
+__all__ = ["PARAMS_FILE", "SOURCE_TYPES", "Strategy", "check_k", "coerce_query"]
+
+#: Name of the parameter file in a saved strategy folder.
+PARAMS_FILE = "params.json"
+#: Format marker and version written into ``params.json``.
+FORMAT = "ltrr.strategy"
+FORMAT_VERSION = 1
+#: Kinds of retrieval source, used as action features by the selector.
+SOURCE_TYPES = ("lexical", "embedding", "tree", "memory")
+
+S = TypeVar("S", bound="Strategy")
+
+IndexArray = npt.NDArray[np.int64]
+ScoreArray = npt.NDArray[np.float32]
+
+
+def check_k(k: object) -> int:
+    """Validate a retrieval budget.
+
+    Parameters
+    ----------
+    k : object
+        The budget received.
+
+    Returns
+    -------
+    int
+        ``k`` as an int.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``k`` is not an integer >= 1.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def coerce_query(query: Query | str) -> Query:
+    """Return ``query`` as a :class:`Query`, validating plain strings.
+
+    Parameters
+    ----------
+    query : Query or str
+        A query record or its text.
+
+    Returns
+    -------
+    Query
+        The validated record.
+    """
+    if isinstance(query, Query):
+        return query
+    if isinstance(query, str):
+        return Query(query)
+    raise InvalidInputError(f"query must be a Query or a str, got {type(query).__name__}")
+
+
+class Strategy(ABC):
+    """Base class of every retriever.
+
+    Subclasses set :attr:`kind` and :attr:`source_type`, take keyword-only
+    constructor parameters returned by :meth:`get_params`, and implement
+    :meth:`_fit`, :meth:`_retrieve`, :meth:`update`, :meth:`_save_state` and
+    :meth:`_load_state`. The base class validates inputs, applies metadata
+    filters, times each call and builds the result records.
+
+    Parameters
+    ----------
+    name : str, optional
+        The instance's name in results and logs (default: :attr:`kind`), so that an
+        engine can hold two strategies of one kind.
+    """
+
+    #: Registry name of the class.
+    kind: ClassVar[str] = ""
+    #: One of :data:`SOURCE_TYPES`.
+    source_type: ClassVar[str] = ""
+
+    def __init__(self, *, name: str | None = None) -> None:
+        self.name = name or self.kind
+        self.item_ids_: tuple[str, ...] | None = None
+        self.popularity_: npt.NDArray[np.float64] | None = None
+        self._categories: list[tuple[str, ...]] = []
+        self._attributes: list[dict[str, Any]] = []
+        self._mask_cache: dict[object, npt.NDArray[np.bool_]] = {}
+
+    # ----------------------------------------------------------------- params
+    @abstractmethod
+    def get_params(self) -> dict[str, Any]:
+        """Return the constructor parameters (JSON-serialisable), as saved in ``params.json``."""
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # -------------------------------------------------------------------- fit
+    def fit(self: S, catalog: Catalog) -> S:
+        """Build the strategy's index over a catalog.
+
+        Parameters
+        ----------
+        catalog : Catalog
+            The items to retrieve from.
+
+        Returns
+        -------
+        Strategy
+            ``self``, fitted.
+        """
+        if not isinstance(catalog, Catalog):
+            raise InvalidInputError(f"fit expects a Catalog, got {type(catalog).__name__}")
+        self._fit(catalog)
+        self.item_ids_ = catalog.ids
+        self.popularity_ = catalog.popularity()
+        self._categories = [item.categories for item in catalog]
+        self._attributes = [dict(item.attributes) for item in catalog]
+        self._mask_cache = {}
+        return self
+
+    @abstractmethod
+    def _fit(self, catalog: Catalog) -> None:
+        """Build the index (subclass hook)."""
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` or :meth:`load` has run."""
+        return self.item_ids_ is not None
+
+    @property
+    def n_items(self) -> int:
+        """Number of items indexed."""
+        return len(self._ids())
+
+    def _ids(self) -> tuple[str, ...]:
+        if self.item_ids_ is None:
+            raise NotFittedError(
+                f"strategy {self.name!r} is not fitted; call fit(catalog) or load(folder) first"
+            )
+        return self.item_ids_
+
+    def _popularity(self) -> npt.NDArray[np.float64]:
+        if self.popularity_ is None:
+            raise NotFittedError(f"strategy {self.name!r} is not fitted; call fit(catalog) first")
+        return self.popularity_
+
+    # --------------------------------------------------------------- retrieve
+    def retrieve(
+        self, query: Query | str, context: Context | None = None, *, k: int
+    ) -> StrategyResult:
+        """Return at most ``k`` candidates for a query, best first.
+
+        Parameters
+        ----------
+        query : Query or str
+            The query; a string is wrapped in a :class:`Query`.
+        context : Context, optional
+            Who asks, when and where (used by personalised strategies).
+        k : int
+            Budget: the most candidates to return (>= 1). A budget larger than the
+            catalog returns every matching item.
+
+        Returns
+        -------
+        StrategyResult
+            Candidates with 1-based ranks and the strategy's scores.
+        """
+        return self.retrieve_batch([query], None if context is None else [context], k=k)[0]
+
+    def retrieve_batch(
+        self,
+        queries: Sequence[Query | str],
+        contexts: Sequence[Context | None] | None = None,
+        *,
+        k: int,
+    ) -> list[StrategyResult]:
+        """Retrieve for many queries at once.
+
+        Parameters
+        ----------
+        queries : sequence of Query or str
+            The queries.
+        contexts : sequence of Context or None, optional
+            One context per query, or None for all.
+        k : int
+            Budget per query (>= 1).
+
+        Returns
+        -------
+        list of StrategyResult
+            One result per query, in order.
+        """
+        k = check_k(k)
+        ids = self._ids()
+        qs = [coerce_query(q) for q in queries]
+        if contexts is None:
+            ctxs: list[Context | None] = [None] * len(qs)
+        else:
+            ctxs = list(contexts)
+            if len(ctxs) != len(qs):
+                raise InvalidInputError(
+                    f"contexts has {len(ctxs)} entries; expected one per query ({len(qs)})"
+                )
+        results: list[StrategyResult] = []
+        start = time.perf_counter()
+        raw = self._retrieve_many(qs, ctxs, k)
+        per_query_ms = (time.perf_counter() - start) * 1000.0 / max(len(qs), 1)
+        name = self.name
+        for idx, scores in raw:
+            cands = tuple(
+                Candidate(ids[i], name, float(s), r)
+                for r, (i, s) in enumerate(zip(idx.tolist(), scores.tolist()), start=1)
+            )
+            results.append(StrategyResult(name, cands, per_query_ms))
+        return results
+
+    def _retrieve_many(
+        self, queries: list[Query], contexts: list[Context | None], k: int
+    ) -> list[tuple[IndexArray, ScoreArray]]:
+        """Retrieve for several queries (subclass hook; default loops over :meth:`_retrieve`)."""
+        return [
+            self._retrieve(q, c, k, self.allowed_mask(q.filters))
+            for q, c in zip(queries, contexts)
+        ]
+
+    @abstractmethod
+    def _retrieve(
+        self,
+        query: Query,
+        context: Context | None,
+        k: int,
+        allowed: npt.NDArray[np.bool_] | None,
+    ) -> tuple[IndexArray, ScoreArray]:
+        """Return (item positions, scores), best first, at most ``k``, only where ``allowed``."""
+
+    def allowed_mask(self, filters: Filters | None) -> npt.NDArray[np.bool_] | None:
+        """Return a boolean mask of the items that pass ``filters`` (None when unfiltered).
+
+        Parameters
+        ----------
+        filters : Filters or None
+            Metadata constraints.
+
+        Returns
+        -------
+        numpy.ndarray of bool or None
+            One flag per item, or None when there is nothing to filter.
+        """
+        if filters is None or filters.is_empty():
+            return None
+        key = (filters.categories, tuple(sorted((k, repr(v)) for k, v in filters.attributes.items())))
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            mask = np.fromiter(
+                (filters.matches(c, a) for c, a in zip(self._categories, self._attributes)),
+                dtype=bool,
+                count=len(self._categories),
+            )
+            if len(self._mask_cache) < 256:
+                self._mask_cache[key] = mask
+        return mask
+
+    # ----------------------------------------------------------------- update
+    @abstractmethod
+    def update(self, interactions: Iterable[Interaction]) -> None:
+        """Learn from user interactions.
+
+        Parameters
+        ----------
+        interactions : iterable of Interaction
+            Engagements observed since the last update.
+        """
+
+    # ------------------------------------------------------------- save/load
+    def save(self, folder: str | Path) -> Path:
+        """Save the fitted strategy to ``folder`` atomically.
+
+        The folder holds ``params.json`` (format, version, class, name and
+        parameters), ``items.json`` (ids and metadata) and the subclass's state.
+        An existing folder is replaced only once the new one is complete.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Destination folder.
+
+        Returns
+        -------
+        Path
+            The folder written.
+        """
+        ids = self._ids()
+        with atomic_dir(folder) as tmp:
+            atomic_write_json(
+                tmp / PARAMS_FILE,
+                {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "class": type(self).__name__,
+                    "kind": self.kind,
+                    "name": self.name,
+                    "params": self.get_params(),
+                },
+            )
+            atomic_write_json(
+                tmp / "items.json",
+                {
+                    "ids": list(ids),
+                    "categories": [list(c) for c in self._categories],
+                    "attributes": self._attributes,
+                },
+            )
+            np.save(tmp / "popularity.npy", self._popularity())
+            self._save_state(tmp)
+        return Path(folder)
+
+    @abstractmethod
+    def _save_state(self, folder: Path) -> None:
+        """Write the fitted index into ``folder`` (subclass hook)."""
+
+    @classmethod
+    def load(cls: type[S], folder: str | Path) -> S:
+        """Load a strategy saved by :meth:`save`.
+
+        Parameters
+        ----------
+        folder : str or Path
+            A folder written by :meth:`save`.
+
+        Returns
+        -------
+        Strategy
+            The fitted strategy.
+
+        Raises
+        ------
+        CorruptModelError
+            If the folder or one of its files is missing or malformed, or it holds
+            another class.
+        """
+        path = Path(folder)
+        if not path.is_dir():
+            raise CorruptModelError(f"no saved strategy at {str(path)!r}: folder does not exist")
+        meta = read_params(path)
+        if meta["class"] != cls.__name__:
+            raise CorruptModelError(
+                f"{str(path)!r} holds a {meta['class']}, not a {cls.__name__}; "
+                "use strategies.load_strategy to load any kind"
+            )
+        try:
+            obj = cls(name=meta["name"], **meta["params"])
+        except (TypeError, ValueError) as exc:
+            raise CorruptModelError(f"{str(path / PARAMS_FILE)!r} has invalid parameters: {exc}") from None
+        items = read_json(path / "items.json", what="item list")
+        try:
+            ids = tuple(str(i) for i in items["ids"])
+            cats = [tuple(c) for c in items["categories"]]
+            attrs = [dict(a) for a in items["attributes"]]
+            pop = np.load(path / "popularity.npy", allow_pickle=False)
+        except (KeyError, TypeError, OSError, ValueError) as exc:
+            raise CorruptModelError(f"item metadata in {str(path)!r} is malformed: {exc!r}") from None
+        if not (len(ids) == len(cats) == len(attrs) == len(pop)):
+            raise CorruptModelError(
+                f"item metadata in {str(path)!r} is inconsistent: {len(ids)} ids, "
+                f"{len(cats)} category lists, {len(attrs)} attribute maps, {len(pop)} popularities"
+            )
+        try:
+            obj._load_state(path, len(ids))
+        except CorruptModelError:
+            raise
+        except Exception as exc:
+            raise CorruptModelError(
+                f"saved {cls.__name__} state in {str(path)!r} is unreadable: {exc!r}"
+            ) from None
+        obj.item_ids_ = ids
+        obj.popularity_ = pop.astype(np.float64)
+        obj._categories = cats
+        obj._attributes = attrs
+        return obj
+
+    @abstractmethod
+    def _load_state(self, folder: Path, n_items: int) -> None:
+        """Read the index written by :meth:`_save_state`; check it covers ``n_items``."""
+
+
+def read_params(folder: Path) -> dict[str, Any]:
+    """Read and check a saved strategy's ``params.json``.
+
+    Parameters
+    ----------
+    folder : Path
+        The saved strategy folder.
+
+    Returns
+    -------
+    dict
+        The parsed parameters record.
+    """
+    meta = read_json(folder / PARAMS_FILE, what="strategy parameter file")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CorruptModelError(
+            f"{str(folder / PARAMS_FILE)!r} is not an ltrr strategy parameter file "
+            f"(expected 'format': {FORMAT!r})"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CorruptModelError(
+            f"{str(folder / PARAMS_FILE)!r} has format_version {meta.get('format_version')!r}; "
+            f"this ltrr reads version {FORMAT_VERSION}"
+        )
+    for key in ("class", "name", "params"):
+        if key not in meta:
+            raise CorruptModelError(f"{str(folder / PARAMS_FILE)!r} lacks the key {key!r}")
+    if not isinstance(meta["params"], dict):
+        raise CorruptModelError(f"{str(folder / PARAMS_FILE)!r}: 'params' must be an object")
+    return meta
+

