@@ -1,0 +1,327 @@
+"""Loaders for real data: any BEIR folder, the CM100k music ratings, TREC query lists.
+
+Every loader takes a path and raises :class:`~ltrr.errors.DataNotFoundError`
+for a missing folder or file and :class:`~ltrr.errors.DataError` (naming the
+file and line) for a malformed one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ltrr.errors import DataError, DataNotFoundError
+from ltrr.types import Catalog, Item, Query
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "BeirDataset",
+    "MusicDataset",
+    "load_beir",
+    "load_cm100k",
+    "load_trec_queries",
+    "resolve_data_dir",
+]
+
+#: Where data is looked for when neither ``--data`` nor ``$LTRR_DATA`` is given,
+#: relative to the working directory (the project root).
+DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
+
+Qrels = dict[str, dict[str, int]]
+
+
+def resolve_data_dir(data: str | os.PathLike[str] | None = None, *, dataset: str | None = None) -> Path:
+    """Find the data folder: ``data``, else ``$LTRR_DATA``, else ``../shared/data``.
+
+    When ``dataset`` is given and the folder found has a sub-folder of that name
+    (e.g. ``scifact``), the sub-folder is returned, so both the data root and a
+    data set folder are accepted.
+
+    Parameters
+    ----------
+    data : path-like, optional
+        An explicit folder.
+    dataset : str, optional
+        The data set's folder name inside a data root.
+
+    Returns
+    -------
+    Path
+        An existing folder.
+
+    Raises
+    ------
+    DataNotFoundError
+        Saying where it looked and how to point ltrr at data.
+    """
+    if data is not None:
+        root, source = Path(data), "--data"
+    elif os.environ.get("LTRR_DATA"):
+        root, source = Path(os.environ["LTRR_DATA"]), "$LTRR_DATA"
+    else:
+        root, source = DEFAULT_DATA_DIR, "the default ../shared/data"
+    if not root.is_dir():
+        raise DataNotFoundError(
+            f"no data folder at {str(root)!r} (from {source}). Point ltrr at data with "
+            "--data DIR or LTRR_DATA=DIR, where DIR is any BEIR-format folder (corpus.jsonl, "
+            "queries.jsonl, qrels/<split>.tsv) or a folder holding one per data set (e.g. DIR/scifact)"
+        )
+    if dataset is not None and (root / dataset).is_dir():
+        return root / dataset
+    return root
+
+
+def _need_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} not found: expected a file at {str(path)!r}")
+    return path
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{str(path)!r} line {lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{str(path)!r} line {lineno}: expected a JSON object, got {type(rec).__name__}")
+            yield lineno, rec
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    """A BEIR-format data set.
+
+    Attributes
+    ----------
+    name : str
+        Folder name.
+    catalog : Catalog
+        Documents with fields ``title`` and ``body``.
+    queries : dict of str to Query
+        All queries by id.
+    qrels : dict of str to dict of str to int
+        ``qrels[query_id][doc_id] = relevance`` for the loaded split.
+    split : str
+        The split loaded.
+    """
+
+    name: str
+    catalog: Catalog
+    queries: dict[str, Query]
+    qrels: Qrels
+    split: str
+
+    def split_queries(self) -> list[Query]:
+        """Return the queries judged in the loaded split, in id order (numeric ids numerically)."""
+        ids = sorted(self.qrels, key=lambda q: (len(q), q))
+        return [self.queries[q] for q in ids]
+
+
+def _read_qrels(path: Path) -> Qrels:
+    qrels: Qrels = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter="\t")
+        for lineno, row in enumerate(rows, start=1):
+            if not row or (lineno == 1 and row[0] in ("query-id", "query_id", "qid")):
+                continue
+            if len(row) < 3:
+                raise DataError(
+                    f"{str(path)!r} line {lineno}: expected 3 tab-separated columns "
+                    f"(query-id, corpus-id, score), got {len(row)}"
+                )
+            try:
+                score = int(float(row[2]))
+            except ValueError:
+                raise DataError(f"{str(path)!r} line {lineno}: score {row[2]!r} is not a number") from None
+            qrels.setdefault(row[0], {})[row[1]] = score
+    return qrels
+
+
+def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDataset:
+    """Load a BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``.
+
+    Parameters
+    ----------
+    folder : path-like
+        The data set folder.
+    split : str
+        Which qrels file to read (default "test").
+
+    Returns
+    -------
+    BeirDataset
+        Catalog, queries and judgements.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataNotFoundError(f"BEIR folder not found: {str(root)!r} does not exist")
+    corpus_path = _need_file(root / "corpus.jsonl", "BEIR corpus")
+    queries_path = _need_file(root / "queries.jsonl", "BEIR queries")
+    qrels_path = root / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        have = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+        raise DataNotFoundError(
+            f"BEIR qrels for split {split!r} not found at {str(qrels_path)!r}; available splits: {have}"
+        )
+    items = []
+    for lineno, rec in _jsonl(corpus_path):
+        if "_id" not in rec:
+            raise DataError(f"{str(corpus_path)!r} line {lineno}: document lacks '_id'")
+        meta = rec.get("metadata")
+        attributes = {
+            k: v for k, v in (meta.items() if isinstance(meta, dict) else []) if isinstance(v, (str, int, float, bool))
+        }
+        items.append(
+            Item(
+                id=str(rec["_id"]),
+                fields={"title": str(rec.get("title") or ""), "body": str(rec.get("text") or "")},
+                attributes=attributes,
+            )
+        )
+    catalog = Catalog(items, name=root.name)
+    queries: dict[str, Query] = {}
+    for lineno, rec in _jsonl(queries_path):
+        if "_id" not in rec or not str(rec.get("text", "")).strip():
+            raise DataError(f"{str(queries_path)!r} line {lineno}: query needs '_id' and non-empty 'text'")
+        queries[str(rec["_id"])] = Query(str(rec["text"]), id=str(rec["_id"]))
+    qrels = _read_qrels(qrels_path)
+    missing = [q for q in qrels if q not in queries]
+    if missing:
+        raise DataError(f"{str(qrels_path)!r} judges queries missing from queries.jsonl: {missing[:5]}")
+    return BeirDataset(root.name, catalog, queries, qrels, split)
+
+
+@dataclass(frozen=True)
+class MusicDataset:
+    """The CM100k music data.
+
+    Attributes
+    ----------
+    catalog : Catalog
+        Tracks with fields ``title`` and ``artist`` (attribute ``url``).
+    ratings : pandas.DataFrame
+        Columns ``user_id`` (str), ``item_id`` (str), ``rating`` (int 1-4), ``known`` (bool).
+    """
+
+    catalog: Catalog
+    ratings: pd.DataFrame
+
+
+def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
+    """Load CM100k: ``items.txt`` (tracks) and ``ratings.txt`` (listener ratings).
+
+    Parameters
+    ----------
+    folder : path-like
+        The ``cm100k_music`` folder.
+
+    Returns
+    -------
+    MusicDataset
+        Catalog and ratings; ratings of tracks missing from the catalog are kept
+        only if their track exists (others raise).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataNotFoundError(f"CM100k folder not found: {str(root)!r} does not exist")
+    items_path = _need_file(root / "items.txt", "CM100k track list")
+    ratings_path = _need_file(root / "ratings.txt", "CM100k ratings")
+    try:
+        tracks = pd.read_csv(items_path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{str(items_path)!r} is malformed: {exc}") from None
+    need = {"Item", "Title", "Artist"}
+    if not need.issubset(tracks.columns):
+        raise DataError(
+            f"{str(items_path)!r} lacks columns {sorted(need - set(tracks.columns))}; "
+            f"expected a header with {sorted(need)}"
+        )
+    catalog = Catalog(
+        (
+            Item(
+                id=row.Item,
+                fields={"title": row.Title, "artist": row.Artist},
+                attributes={"url": row.Url} if "Url" in tracks.columns else {},
+            )
+            for row in tracks.itertuples(index=False)
+        ),
+        name="cm100k",
+    )
+    try:
+        ratings = pd.read_csv(
+            ratings_path,
+            sep="\t",
+            header=None,
+            names=["user_id", "item_id", "rating", "known"],
+            dtype={"user_id": str, "item_id": str, "rating": "int64", "known": "int64"},
+        )
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(
+            f"{str(ratings_path)!r} is malformed: {exc}; expected 4 tab-separated integer columns "
+            "(user, track, rating, known)"
+        ) from None
+    bad = ratings.index[~ratings["rating"].between(1, 4)].tolist()
+    if bad:
+        raise DataError(f"{str(ratings_path)!r}: ratings outside 1-4 on lines {[i + 1 for i in bad[:5]]}")
+    unknown = ratings.index[~ratings["item_id"].isin(set(catalog.ids))].tolist()
+    if unknown:
+        raise DataError(
+            f"{str(ratings_path)!r}: tracks not in items.txt on lines {[i + 1 for i in unknown[:5]]}"
+        )
+    ratings["known"] = ratings["known"].astype(bool)
+    return MusicDataset(catalog, ratings)
+
+
+def load_trec_queries(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Load TREC topic lists (``id:query`` or ``id:priority:query`` per line).
+
+    Parameters
+    ----------
+    path : path-like
+        One topics file, or a folder whose ``*.txt`` files are all read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source`` (file name), ``id`` (str), ``priority`` (Int64, may be
+        missing) and ``query`` (str), in file order.
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.txt"))
+        if not files:
+            raise DataNotFoundError(f"no TREC topic files (*.txt) in {str(p)!r}")
+    elif p.is_file():
+        files = [p]
+    else:
+        raise DataNotFoundError(f"TREC topics not found: {str(p)!r} does not exist")
+    rows: list[tuple[str, str, int | None, str]] = []
+    for f in files:
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                line = line.rstrip("\n")
+                if not line.strip():
+                    continue
+                parts = line.split(":", 2)
+                if len(parts) == 3 and parts[1].isdigit():
+                    qid, prio, text = parts[0], int(parts[1]), parts[2]
+                elif len(parts) >= 2:
+                    qid, prio, text = parts[0], None, line.split(":", 1)[1]
+                else:
+                    raise DataError(f"{str(f)!r} line {lineno}: expected 'id:query', got {line[:60]!r}")
+                if not qid.strip().isdigit():
+                    raise DataError(f"{str(f)!r} line {lineno}: id {qid!r} is not a number")
+                rows.append((f.name, qid.strip(), prio, text.strip()))
+    df = pd.DataFrame(rows, columns=["source", "id", "priority", "query"])
+    df["priority"] = df["priority"].astype("Int64")
+    return df
