@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,12 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     if args.cache_dir:
         params.setdefault("embedding", {})["cache_dir"] = args.cache_dir
     report = run_retrieval_benchmark(
-        dataset, names, k=args.k, strategy_params=params, limit=args.limit, progress=not args.no_progress
+        dataset,
+        names,
+        k=args.k,
+        strategy_params=params,
+        limit=args.limit,
+        progress=not args.no_progress,
     )
     print(format_table(report))
     if args.json:
@@ -49,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         help="a BEIR folder, or a folder holding one per data set (default: $LTRR_DATA, else ../shared/data)",
     )
-    ret.add_argument("--dataset", default="scifact", help="data set folder inside --data (default scifact)")
+    ret.add_argument(
+        "--dataset", default="scifact", help="data set folder inside --data (default scifact)"
+    )
     ret.add_argument("--split", default="test", help="qrels split (default test)")
-    ret.add_argument("--strategies", default="lexical,embedding", help="comma-separated strategy names")
+    ret.add_argument(
+        "--strategies", default="lexical,embedding", help="comma-separated strategy names"
+    )
     ret.add_argument("--k", type=int, default=100, help="retrieval budget; recall is reported at k")
-    ret.add_argument("--index", choices=["hnsw", "exact"], help="vector index for the embedding strategy")
+    ret.add_argument(
+        "--index", choices=["hnsw", "exact"], help="vector index for the embedding strategy"
+    )
     ret.add_argument("--cache-dir", help="embedding cache root (default ~/.cache/ltrr/embeddings)")
     ret.add_argument("--limit", type=int, help="evaluate only the first N queries")
     ret.add_argument("--json", help="write the report as JSON to this file")

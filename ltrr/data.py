@@ -36,7 +36,9 @@ DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
 Qrels = dict[str, dict[str, int]]
 
 
-def resolve_data_dir(data: str | os.PathLike[str] | None = None, *, dataset: str | None = None) -> Path:
+def resolve_data_dir(
+    data: str | os.PathLike[str] | None = None, *, dataset: str | None = None
+) -> Path:
     """Find the data folder: ``data``, else ``$LTRR_DATA``, else ``../shared/data``.
 
     When ``dataset`` is given and the folder found has a sub-folder of that name
@@ -91,9 +93,13 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{str(path)!r} line {lineno}: not valid JSON ({exc.msg})") from None
+                raise DataError(
+                    f"{str(path)!r} line {lineno}: not valid JSON ({exc.msg})"
+                ) from None
             if not isinstance(rec, dict):
-                raise DataError(f"{str(path)!r} line {lineno}: expected a JSON object, got {type(rec).__name__}")
+                raise DataError(
+                    f"{str(path)!r} line {lineno}: expected a JSON object, got {type(rec).__name__}"
+                )
             yield lineno, rec
 
 
@@ -142,7 +148,9 @@ def _read_qrels(path: Path) -> Qrels:
             try:
                 score = int(float(row[2]))
             except ValueError:
-                raise DataError(f"{str(path)!r} line {lineno}: score {row[2]!r} is not a number") from None
+                raise DataError(
+                    f"{str(path)!r} line {lineno}: score {row[2]!r} is not a number"
+                ) from None
             qrels.setdefault(row[0], {})[row[1]] = score
     return qrels
 
@@ -169,7 +177,11 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     queries_path = _need_file(root / "queries.jsonl", "BEIR queries")
     qrels_path = root / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
-        have = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+        have = (
+            sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
+            if (root / "qrels").is_dir()
+            else []
+        )
         raise DataNotFoundError(
             f"BEIR qrels for split {split!r} not found at {str(qrels_path)!r}; available splits: {have}"
         )
@@ -179,7 +191,9 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
             raise DataError(f"{str(corpus_path)!r} line {lineno}: document lacks '_id'")
         meta = rec.get("metadata")
         attributes = {
-            k: v for k, v in (meta.items() if isinstance(meta, dict) else []) if isinstance(v, (str, int, float, bool))
+            k: v
+            for k, v in (meta.items() if isinstance(meta, dict) else [])
+            if isinstance(v, (str, int, float, bool))
         }
         items.append(
             Item(
@@ -192,12 +206,16 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     queries: dict[str, Query] = {}
     for lineno, rec in _jsonl(queries_path):
         if "_id" not in rec or not str(rec.get("text", "")).strip():
-            raise DataError(f"{str(queries_path)!r} line {lineno}: query needs '_id' and non-empty 'text'")
+            raise DataError(
+                f"{str(queries_path)!r} line {lineno}: query needs '_id' and non-empty 'text'"
+            )
         queries[str(rec["_id"])] = Query(str(rec["text"]), id=str(rec["_id"]))
     qrels = _read_qrels(qrels_path)
     missing = [q for q in qrels if q not in queries]
     if missing:
-        raise DataError(f"{str(qrels_path)!r} judges queries missing from queries.jsonl: {missing[:5]}")
+        raise DataError(
+            f"{str(qrels_path)!r} judges queries missing from queries.jsonl: {missing[:5]}"
+        )
     return BeirDataset(root.name, catalog, queries, qrels, split)
 
 
@@ -228,8 +246,8 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
     Returns
     -------
     MusicDataset
-        Catalog and ratings; ratings of tracks missing from the catalog are kept
-        only if their track exists (others raise).
+        Catalog and ratings. A rating of a track missing from ``items.txt``
+        raises :class:`DataError` naming its line.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -237,7 +255,9 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
     items_path = _need_file(root / "items.txt", "CM100k track list")
     ratings_path = _need_file(root / "ratings.txt", "CM100k ratings")
     try:
-        tracks = pd.read_csv(items_path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+        tracks = pd.read_csv(
+            items_path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{str(items_path)!r} is malformed: {exc}") from None
     need = {"Item", "Title", "Artist"}
@@ -249,11 +269,11 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
     catalog = Catalog(
         (
             Item(
-                id=row.Item,
-                fields={"title": row.Title, "artist": row.Artist},
-                attributes={"url": row.Url} if "Url" in tracks.columns else {},
+                id=str(row["Item"]),
+                fields={"title": str(row["Title"]), "artist": str(row["Artist"])},
+                attributes={"url": str(row["Url"])} if "Url" in row else {},
             )
-            for row in tracks.itertuples(index=False)
+            for row in tracks.to_dict("records")
         ),
         name="cm100k",
     )
@@ -263,7 +283,7 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
             sep="\t",
             header=None,
             names=["user_id", "item_id", "rating", "known"],
-            dtype={"user_id": str, "item_id": str, "rating": "int64", "known": "int64"},
+            dtype={"user_id": "str", "item_id": "str", "rating": "int64", "known": "int64"},
         )
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(
@@ -272,7 +292,9 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
         ) from None
     bad = ratings.index[~ratings["rating"].between(1, 4)].tolist()
     if bad:
-        raise DataError(f"{str(ratings_path)!r}: ratings outside 1-4 on lines {[i + 1 for i in bad[:5]]}")
+        raise DataError(
+            f"{str(ratings_path)!r}: ratings outside 1-4 on lines {[i + 1 for i in bad[:5]]}"
+        )
     unknown = ratings.index[~ratings["item_id"].isin(set(catalog.ids))].tolist()
     if unknown:
         raise DataError(
@@ -318,7 +340,9 @@ def load_trec_queries(path: str | os.PathLike[str]) -> pd.DataFrame:
                 elif len(parts) >= 2:
                     qid, prio, text = parts[0], None, line.split(":", 1)[1]
                 else:
-                    raise DataError(f"{str(f)!r} line {lineno}: expected 'id:query', got {line[:60]!r}")
+                    raise DataError(
+                        f"{str(f)!r} line {lineno}: expected 'id:query', got {line[:60]!r}"
+                    )
                 if not qid.strip().isdigit():
                     raise DataError(f"{str(f)!r} line {lineno}: id {qid!r} is not a number")
                 rows.append((f.name, qid.strip(), prio, text.strip()))

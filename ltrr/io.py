@@ -118,7 +118,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def _swap_into_place(tmp: Path, dest: Path, rename: Callable[[Path, Path], None] = os.replace) -> None:
+def _swap_into_place(
+    tmp: Path, dest: Path, rename: Callable[[Path, Path], None] = os.replace
+) -> None:
     old: Path | None = None
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{id(tmp)}")

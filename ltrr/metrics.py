@@ -49,7 +49,9 @@ def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
     ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
     if not ideal:
         return 0.0
-    disc = _DISCOUNT if k <= len(_DISCOUNT) else 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    disc = (
+        _DISCOUNT if k <= len(_DISCOUNT) else 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    )
     dcg = float(np.dot(gains, disc[: len(gains)]))
     idcg = float(np.dot(ideal, disc[: len(ideal)]))
     return dcg / idcg

@@ -36,7 +36,7 @@ __all__ = [
 #: (a pasted document, a runaway concatenation) and would make latency unbounded.
 MAX_QUERY_CHARS = 4096
 
-AttributeValue = Union[str, int, float, bool]
+AttributeValue = Union[str, int, float, bool]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
 def _frozen(mapping: Mapping[str, object] | None) -> Mapping[str, object]:
@@ -157,7 +157,9 @@ class Catalog:
         try:
             return self._items[self._index[item_id]]
         except KeyError:
-            raise UnknownNameError(f"unknown item id {item_id!r}; not in catalog {self.name!r}") from None
+            raise UnknownNameError(
+                f"unknown item id {item_id!r}; not in catalog {self.name!r}"
+            ) from None
 
     def __repr__(self) -> str:
         return f"Catalog(name={self.name!r}, n_items={len(self)}, fields={self.field_names})"
@@ -183,7 +185,9 @@ class Catalog:
         try:
             return self._index[item_id]
         except KeyError:
-            raise UnknownNameError(f"unknown item id {item_id!r}; not in catalog {self.name!r}") from None
+            raise UnknownNameError(
+                f"unknown item id {item_id!r}; not in catalog {self.name!r}"
+            ) from None
 
     def item_at(self, position: int) -> Item:
         """Return the item at a 0-based position."""
@@ -226,7 +230,9 @@ class Catalog:
 
     def popularity(self) -> npt.NDArray[np.float64]:
         """Return the popularity of every item, in catalog order."""
-        return np.fromiter((item.popularity for item in self._items), dtype=np.float64, count=len(self))
+        return np.fromiter(
+            (item.popularity for item in self._items), dtype=np.float64, count=len(self)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,9 +268,7 @@ class Filters:
         """Return whether ``item`` satisfies every constraint."""
         return self.matches(item.categories, item.attributes)
 
-    def matches(
-        self, categories: Iterable[str], attributes: Mapping[str, AttributeValue]
-    ) -> bool:
+    def matches(self, categories: Iterable[str], attributes: Mapping[str, AttributeValue]) -> bool:
         """Return whether an item with these categories and attributes passes.
 
         Parameters

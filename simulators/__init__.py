@@ -1,1 +1,1 @@
-"""Simulators: worlds on real data, click models, the online loop, replay and off-policy estimators."""
+"""Simulators: worlds on real data, click models, online loop, replay, off-policy estimators."""

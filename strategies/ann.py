@@ -109,7 +109,9 @@ class VectorIndex(ABC):
         if allowed is not None:
             allowed = np.asarray(allowed, dtype=bool)
             if allowed.shape != (self.n_,):
-                raise InvalidInputError(f"allowed must have shape ({self.n_},), got {allowed.shape}")
+                raise InvalidInputError(
+                    f"allowed must have shape ({self.n_},), got {allowed.shape}"
+                )
             n_ok = int(allowed.sum())
             if n_ok == 0:
                 return [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in range(len(q))]
@@ -186,7 +188,9 @@ class ExactIndex(VectorIndex):
         try:
             v = np.load(Path(path), allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise CorruptModelError(f"exact index file {str(path)!r} is unreadable: {exc}") from None
+            raise CorruptModelError(
+                f"exact index file {str(path)!r} is unreadable: {exc}"
+            ) from None
         return cls().build(v)
 
     def memory_bytes(self) -> int:
@@ -224,7 +228,11 @@ class HNSWIndex(VectorIndex):
         seed: int = 100,
     ) -> None:
         super().__init__()
-        for pname, value, lo in (("M", M, 2), ("ef_construction", ef_construction, 1), ("ef_search", ef_search, 1)):
+        for pname, value, lo in (
+            ("M", M, 2),
+            ("ef_construction", ef_construction, 1),
+            ("ef_search", ef_search, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise InvalidInputError(f"{pname} must be an integer >= {lo}, got {value!r}")
         self.M = M
@@ -242,7 +250,10 @@ class HNSWIndex(VectorIndex):
         n, dim = v.shape
         index = hnswlib.Index(space="ip", dim=dim)
         index.init_index(
-            max_elements=max(n, 1), ef_construction=self.ef_construction, M=self.M, random_seed=self.seed
+            max_elements=max(n, 1),
+            ef_construction=self.ef_construction,
+            M=self.M,
+            random_seed=self.seed,
         )
         index.add_items(v, np.arange(n), num_threads=self.num_threads)
         index.set_ef(self.ef_search)
@@ -255,17 +266,32 @@ class HNSWIndex(VectorIndex):
     ) -> list[Neighbors]:
         index = self.index_
         ef = max(self.ef_search, k)
-        if index.ef != ef:
-            index.set_ef(ef)
-        if allowed is None:
-            labels, dists = index.knn_query(queries, k=k, num_threads=self.num_threads)
-        else:
-            mask = allowed
-            labels, dists = index.knn_query(
-                queries, k=k, num_threads=1, filter=lambda i: bool(mask[i])
-            )
+        keep = None if allowed is None else _mask_filter(allowed)
+        while True:
+            if index.ef != ef:
+                index.set_ef(ef)
+            try:
+                if keep is None:
+                    labels, dists = index.knn_query(queries, k=k, num_threads=self.num_threads)
+                else:
+                    labels, dists = index.knn_query(queries, k=k, num_threads=1, filter=keep)
+                break
+            except RuntimeError:
+                # hnswlib found fewer than k results (sparse graph or a tight filter):
+                # widen the search, and as a last resort search exhaustively.
+                if ef >= self.n_:
+                    return self._exhaustive(queries, k, allowed)
+                ef = min(2 * ef, self.n_)
+        if index.ef != self.ef_search:
+            index.set_ef(self.ef_search)
         sims = (1.0 - dists).astype(np.float32)
         return [(labels[i].astype(np.int64), sims[i]) for i in range(len(queries))]
+
+    def _exhaustive(
+        self, queries: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None
+    ) -> list[Neighbors]:
+        vectors = np.asarray(self.index_.get_items(np.arange(self.n_)), dtype=np.float32)
+        return ExactIndex().build(vectors).search(queries, k, allowed)
 
     def save(self, path: str | Path) -> None:
         """Write the graph to ``path`` atomically."""
@@ -301,6 +327,15 @@ class HNSWIndex(VectorIndex):
             return 0
         per_elem = self.dim_ * 4 + self.M * 2 * 4 + 4 + 8 if self.dim_ else 0
         return int(self.n_ * per_elem)
+
+
+def _mask_filter(mask: npt.NDArray[np.bool_]) -> Any:
+    """Wrap a boolean mask as hnswlib's per-label filter callback."""
+
+    def keep(label: int) -> bool:
+        return bool(mask[label])
+
+    return keep
 
 
 def make_index(kind: str, **params: Any) -> VectorIndex:

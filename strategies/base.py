@@ -242,8 +242,7 @@ class Strategy(ABC):
     ) -> list[tuple[IndexArray, ScoreArray]]:
         """Retrieve for several queries (subclass hook; default loops over :meth:`_retrieve`)."""
         return [
-            self._retrieve(q, c, k, self.allowed_mask(q.filters))
-            for q, c in zip(queries, contexts)
+            self._retrieve(q, c, k, self.allowed_mask(q.filters)) for q, c in zip(queries, contexts)
         ]
 
     @abstractmethod
@@ -271,7 +270,10 @@ class Strategy(ABC):
         """
         if filters is None or filters.is_empty():
             return None
-        key = (filters.categories, tuple(sorted((k, repr(v)) for k, v in filters.attributes.items())))
+        key = (
+            filters.categories,
+            tuple(sorted((k, repr(v)) for k, v in filters.attributes.items())),
+        )
         mask = self._mask_cache.get(key)
         if mask is None:
             mask = np.fromiter(
@@ -373,7 +375,9 @@ class Strategy(ABC):
         try:
             obj = cls(name=meta["name"], **meta["params"])
         except (TypeError, ValueError) as exc:
-            raise CorruptModelError(f"{str(path / PARAMS_FILE)!r} has invalid parameters: {exc}") from None
+            raise CorruptModelError(
+                f"{str(path / PARAMS_FILE)!r} has invalid parameters: {exc}"
+            ) from None
         items = read_json(path / "items.json", what="item list")
         try:
             ids = tuple(str(i) for i in items["ids"])
@@ -381,7 +385,9 @@ class Strategy(ABC):
             attrs = [dict(a) for a in items["attributes"]]
             pop = np.load(path / "popularity.npy", allow_pickle=False)
         except (KeyError, TypeError, OSError, ValueError) as exc:
-            raise CorruptModelError(f"item metadata in {str(path)!r} is malformed: {exc!r}") from None
+            raise CorruptModelError(
+                f"item metadata in {str(path)!r} is malformed: {exc!r}"
+            ) from None
         if not (len(ids) == len(cats) == len(attrs) == len(pop)):
             raise CorruptModelError(
                 f"item metadata in {str(path)!r} is inconsistent: {len(ids)} ids, "
@@ -436,4 +442,3 @@ def read_params(folder: Path) -> dict[str, Any]:
     if not isinstance(meta["params"], dict):
         raise CorruptModelError(f"{str(folder / PARAMS_FILE)!r}: 'params' must be an object")
     return meta
-

@@ -75,8 +75,17 @@ class EmbeddingStrategy(Strategy):
     ) -> None:
         super().__init__(name=name)
         if fields is not None and (isinstance(fields, str) or not fields):
-            raise InvalidInputError(f"fields must be a non-empty list of field names, got {fields!r}")
-        make_index(index, **({"M": M, "ef_construction": ef_construction, "ef_search": ef_search} if index == "hnsw" else {}))
+            raise InvalidInputError(
+                f"fields must be a non-empty list of field names, got {fields!r}"
+            )
+        make_index(
+            index,
+            **(
+                {"M": M, "ef_construction": ef_construction, "ef_search": ef_search}
+                if index == "hnsw"
+                else {}
+            ),
+        )
         self.model = model
         self.fields = None if fields is None else list(fields)
         self.index = index
@@ -124,7 +133,9 @@ class EmbeddingStrategy(Strategy):
 
     def _new_index(self) -> VectorIndex:
         if self.index == "hnsw":
-            return HNSWIndex(M=self.M, ef_construction=self.ef_construction, ef_search=self.ef_search)
+            return HNSWIndex(
+                M=self.M, ef_construction=self.ef_construction, ef_search=self.ef_search
+            )
         return ExactIndex()
 
     def _fit(self, catalog: Catalog) -> None:
@@ -250,9 +261,12 @@ class EmbeddingStrategy(Strategy):
             raise NotFittedError(f"strategy {self.name!r} is not fitted")
         pos = np.asarray(positions, dtype=np.int64)
         if pos.size and (pos.min() < 0 or pos.max() >= len(self.vectors_)):
-            raise InvalidInputError(f"positions must lie in [0, {len(self.vectors_)}), got values outside")
+            raise InvalidInputError(
+                f"positions must lie in [0, {len(self.vectors_)}), got values outside"
+            )
         qv = self.encode_queries([coerce_query(query)])[0]
-        return (self.vectors_[pos] @ qv).astype(np.float32)
+        sims: ScoreArray = (self.vectors_[pos] @ qv).astype(np.float32)
+        return sims
 
     def update(self, interactions: Iterable[Interaction]) -> None:
         """Do nothing: item embeddings do not depend on interactions.
@@ -267,7 +281,9 @@ class EmbeddingStrategy(Strategy):
     def _save_state(self, folder: Path) -> None:
         if self.vectors_ is None or self.index_ is None:
             raise NotFittedError(f"strategy {self.name!r} is not fitted")
-        atomic_write_json(folder / "embedding.json", {"fields": self.fields_, "dim": int(self.vectors_.shape[1])})
+        atomic_write_json(
+            folder / "embedding.json", {"fields": self.fields_, "dim": int(self.vectors_.shape[1])}
+        )
         np.save(folder / "vectors.npy", self.vectors_)
         if isinstance(self.index_, HNSWIndex):
             self.index_.save(folder / "hnsw.bin")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,10 @@ __all__ = ["EmbeddingCache", "Encoder", "default_cache_dir", "default_model_path
 log = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
+
+# Loaded models by (folder, max_seq_length): encoders of one model share its weights.
+_MODELS: dict[tuple[str, int | None], Any] = {}
+_MODELS_LOCK = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -122,7 +127,9 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._load())
 
-    def get(self, keys: Sequence[bytes], dim: int | None = None) -> tuple[npt.NDArray[np.bool_], Vectors]:
+    def get(
+        self, keys: Sequence[bytes], dim: int | None = None
+    ) -> tuple[npt.NDArray[np.bool_], Vectors]:
         """Look keys up.
 
         Parameters
@@ -165,7 +172,10 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"seg-{uuid.uuid4().hex}"
         vf, kf = self.folder / f"{stem}.vecs.npy", self.folder / f"{stem}.keys.npy"
-        for dest, arr in ((vf, np.asarray(vectors, dtype=np.float32)), (kf, np.array(list(keys), dtype="S16"))):
+        for dest, arr in (
+            (vf, np.asarray(vectors, dtype=np.float32)),
+            (kf, np.array(list(keys), dtype="S16")),
+        ):
             tmp = dest.with_name(f".{dest.name}.tmp")
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)
@@ -198,7 +208,7 @@ class Encoder:
         *,
         batch_size: int = 64,
         max_seq_length: int | None = None,
-        cache_dir: str | Path | None | bool = None,
+        cache_dir: str | Path | bool | None = None,
         show_progress: bool = False,
     ) -> None:
         path = default_model_path() if model is None else Path(model)
@@ -227,17 +237,27 @@ class Encoder:
     def model(self) -> Any:
         """The loaded SentenceTransformer (loaded on first use, from local files only)."""
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
+            key = (str(self.model_path.resolve()), self.max_seq_length)
+            with _MODELS_LOCK:
+                if key not in _MODELS:
+                    from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
-            if self.max_seq_length is not None:
-                self._model.max_seq_length = self.max_seq_length
+                    model = SentenceTransformer(
+                        str(self.model_path), device="cpu", local_files_only=True
+                    )
+                    if self.max_seq_length is not None:
+                        model.max_seq_length = self.max_seq_length
+                    _MODELS[key] = model
+                self._model = _MODELS[key]
         return self._model
 
     @property
     def dim(self) -> int:
         """Embedding dimension."""
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         return int(get_dim())
 
     def encode(self, texts: Sequence[str], *, use_cache: bool = True) -> Vectors:

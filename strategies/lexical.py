@@ -34,7 +34,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "bm25s": ("lucene", "okapi", "atire", "bm25l", "bm25+"),
     "rank_bm25": ("okapi", "bm25l", "bm25+"),
 }
-_BM25S_METHOD = {"lucene": "lucene", "okapi": "robertson", "atire": "atire", "bm25l": "bm25l", "bm25+": "bm25+"}
+_BM25S_METHOD = {
+    "lucene": "lucene",
+    "okapi": "robertson",
+    "atire": "atire",
+    "bm25l": "bm25l",
+    "bm25+": "bm25+",
+}
 
 Postings = tuple[npt.NDArray[np.int32], npt.NDArray[np.float32], float]
 
@@ -150,7 +156,9 @@ class LexicalStrategy(Strategy):
                         f"field_weights[{f!r}] must be a finite number >= 0, got {w!r}"
                     )
         if fields is not None and (isinstance(fields, str) or not fields):
-            raise InvalidInputError(f"fields must be a non-empty list of field names, got {fields!r}")
+            raise InvalidInputError(
+                f"fields must be a non-empty list of field names, got {fields!r}"
+            )
         self.fields = None if fields is None else list(fields)
         self.field_weights = None if field_weights is None else dict(field_weights)
         self.backend = backend
@@ -206,7 +214,9 @@ class LexicalStrategy(Strategy):
         self.fields_ = [f for fs, _ in groups for f in fs]
         self._set_prior(catalog.popularity())
 
-    def _build(self, groups: list[tuple[list[str], float]], token_groups: list[list[list[str]]]) -> None:
+    def _build(
+        self, groups: list[tuple[list[str], float]], token_groups: list[list[list[str]]]
+    ) -> None:
         self._groups = groups
         self._indexes = []
         self._rank_bm25 = []
@@ -221,9 +231,14 @@ class LexicalStrategy(Strategy):
                 retriever.index(toks, show_progress=False)
                 sc = retriever.scores
                 nonocc = getattr(retriever, "nonoccurrence_array", None)
+                n_terms = len(sc["indptr"]) - 1  # bm25s's empty token has no column
                 self._indexes.append(
                     _FieldIndex(
-                        {str(t): int(i) for t, i in retriever.vocab_dict.items()},
+                        {
+                            str(t): int(i)
+                            for t, i in retriever.vocab_dict.items()
+                            if int(i) < n_terms
+                        },
                         np.asarray(sc["data"], dtype=np.float32),
                         np.asarray(sc["indices"], dtype=np.int32),
                         np.asarray(sc["indptr"], dtype=np.int64),
@@ -372,8 +387,14 @@ class LexicalStrategy(Strategy):
             {"groups": [{"fields": fs, "weight": w} for fs, w in self._groups]},
         )
         for g, index in enumerate(self._indexes):
-            atomic_write_json(folder / f"vocab-{g}.json", sorted(index.vocab, key=index.vocab.__getitem__))
-            arrays: dict[str, Any] = {"data": index.data, "indices": index.indices, "indptr": index.indptr}
+            atomic_write_json(
+                folder / f"vocab-{g}.json", sorted(index.vocab, key=index.vocab.__getitem__)
+            )
+            arrays: dict[str, Any] = {
+                "data": index.data,
+                "indices": index.indices,
+                "indptr": index.indptr,
+            }
             if index.nonoccurrence is not None:
                 arrays["nonoccurrence"] = index.nonoccurrence
             np.savez(folder / f"bm25-{g}.npz", **arrays)

@@ -212,7 +212,10 @@ def test_direct_method_does_not_need_pscore() -> None:
         (lambda: SelfNormalizedDoublyRobust(lambda_=-1e-9), "lambda_ must be non-negative"),
         (lambda: SwitchDoublyRobust(lambda_=-3.0), r"lambda_ must be non-negative \(switching"),
         (lambda: InverseProbabilityWeighting(lambda_=math.nan), "lambda_ must be non-negative"),
-        (lambda: DoublyRobust(lambda_="big")  # type: ignore[arg-type], "lambda_ must be a real number"),
+        (
+            lambda: DoublyRobust(lambda_="big"),  # type: ignore[arg-type]
+            "lambda_ must be a real number",
+        ),
         (lambda: InverseProbabilityWeighting(lambda_=True), "lambda_ must be a real number"),
         (lambda: DirectMethod(estimator_name=""), "estimator_name must be a non-empty string"),
     ],
