@@ -208,7 +208,7 @@ class HNSWIndex(VectorIndex):
     ef_construction : int
         Candidate list size while building (default 200).
     ef_search : int
-        Candidate list size while searching (default 128); raised to ``k`` when
+        Candidate list size while searching (default 200); raised to ``k`` when
         ``k`` is larger.
     num_threads : int
         Threads for building and batch search (default -1: all cores).
@@ -223,7 +223,7 @@ class HNSWIndex(VectorIndex):
         *,
         M: int = 32,
         ef_construction: int = 200,
-        ef_search: int = 128,
+        ef_search: int = 200,
         num_threads: int = -1,
         seed: int = 100,
     ) -> None:

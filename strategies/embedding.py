@@ -35,7 +35,7 @@ class EmbeddingStrategy(Strategy):
     index : {"hnsw", "exact"}
         Vector index (default "hnsw"); "exact" is brute force, the reference.
     M, ef_construction, ef_search : int
-        HNSW settings (defaults 32, 200, 128).
+        HNSW settings (defaults 32, 200, 200).
     batch_size : int
         Encoder batch size (default 64).
     max_seq_length : int, optional
@@ -66,7 +66,7 @@ class EmbeddingStrategy(Strategy):
         index: str = "hnsw",
         M: int = 32,
         ef_construction: int = 200,
-        ef_search: int = 128,
+        ef_search: int = 200,
         batch_size: int = 64,
         max_seq_length: int | None = None,
         cache_dir: str | None = None,

@@ -77,9 +77,27 @@ def _model_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+KEY_BYTES = 16
+
+
 def text_key(text: str) -> bytes:
     """Return the 16-byte cache key of a text."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=KEY_BYTES).digest()
+
+
+def _read_keys(path: Path) -> list[bytes]:
+    """Read a segment's keys: a (n, 16) uint8 array (fixed-width bytes would drop trailing NULs)."""
+    arr = np.load(path, allow_pickle=False)
+    if (
+        arr.dtype.kind == "S" and arr.ndim == 1
+    ):  # early format: keys ending in NUL bytes never match
+        return [bytes(k) for k in arr.tolist()]
+    if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != KEY_BYTES:
+        raise ValueError(
+            f"key array has dtype {arr.dtype} and shape {arr.shape}, expected uint8 (n, {KEY_BYTES})"
+        )
+    raw = arr.tobytes()
+    return [raw[i : i + KEY_BYTES] for i in range(0, len(raw), KEY_BYTES)]
 
 
 class EmbeddingCache:
@@ -109,16 +127,16 @@ class EmbeddingCache:
             for kf in sorted(self.folder.glob("seg-*.keys.npy")):
                 vf = kf.with_name(kf.name.replace(".keys.npy", ".vecs.npy"))
                 try:
-                    keys = np.load(kf, allow_pickle=False)
+                    keys = _read_keys(kf)
                     vecs = np.load(vf, mmap_mode="r", allow_pickle=False)
-                    if keys.ndim != 1 or vecs.ndim != 2 or len(keys) != len(vecs):
+                    if vecs.ndim != 2 or len(keys) != len(vecs):
                         raise ValueError(f"{len(keys)} keys for {vecs.shape} vectors")
                 except (OSError, ValueError) as exc:
                     log.warning("skipping unreadable embedding cache segment %s: %s", kf, exc)
                     continue
                 seg = len(segments)
                 segments.append(vecs)
-                for row, key in enumerate(keys.tolist()):
+                for row, key in enumerate(keys):
                     where[key] = (seg, row)
         self._where = where
         self._segments = segments
@@ -172,10 +190,8 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"seg-{uuid.uuid4().hex}"
         vf, kf = self.folder / f"{stem}.vecs.npy", self.folder / f"{stem}.keys.npy"
-        for dest, arr in (
-            (vf, np.asarray(vectors, dtype=np.float32)),
-            (kf, np.array(list(keys), dtype="S16")),
-        ):
+        key_rows = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
+        for dest, arr in ((vf, np.asarray(vectors, dtype=np.float32)), (kf, key_rows)):
             tmp = dest.with_name(f".{dest.name}.tmp")
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)

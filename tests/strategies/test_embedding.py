@@ -67,6 +67,15 @@ def test_cache_skips_reencoding(cache_dir, small_catalog_module):
     assert other_fields.encoder.n_encoded_ == len(small_catalog_module)  # different texts, new keys
 
 
+def test_cache_keys_ending_in_nul_bytes(tmp_path):
+    # fixed-width numpy bytes strip trailing NULs; keys must round-trip whatever their bytes
+    keys = [b"\x01" * 15 + b"\x00", b"\x00" * 16, b"abc" + b"\x00" * 13]
+    EmbeddingCache(tmp_path).put(keys, np.arange(9, dtype=np.float32).reshape(3, 3))
+    found, vecs = EmbeddingCache(tmp_path).get(keys)
+    assert found.all()
+    assert vecs[:, 0].tolist() == [0.0, 3.0, 6.0]
+
+
 def test_cache_survives_a_torn_segment(tmp_path):
     cache = EmbeddingCache(tmp_path)
     cache.put([text_key("a"), text_key("b")], np.ones((2, 3), dtype=np.float32))
