@@ -25,6 +25,7 @@ __all__ = [
     "MusicDataset",
     "load_beir",
     "load_cm100k",
+    "load_qrels",
     "load_trec_queries",
     "resolve_data_dir",
 ]
@@ -133,6 +134,31 @@ class BeirDataset:
         return [self.queries[q] for q in ids]
 
 
+def load_qrels(folder: str | os.PathLike[str], split: str) -> Qrels:
+    """Read ``qrels/<split>.tsv`` of a BEIR folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        The BEIR folder.
+    split : str
+        Split name, e.g. "train" or "test".
+
+    Returns
+    -------
+    dict of str to dict of str to int
+        ``qrels[query_id][doc_id] = grade``.
+    """
+    path = Path(folder) / "qrels" / f"{split}.tsv"
+    if not path.is_file():
+        qdir = Path(folder) / "qrels"
+        have = sorted(p.stem for p in qdir.glob("*.tsv")) if qdir.is_dir() else []
+        raise DataNotFoundError(
+            f"BEIR qrels for split {split!r} not found at {str(path)!r}; available splits: {have}"
+        )
+    return _read_qrels(path)
+
+
 def _read_qrels(path: Path) -> Qrels:
     qrels: Qrels = {}
     with open(path, encoding="utf-8", newline="") as fh:
@@ -176,15 +202,7 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     corpus_path = _need_file(root / "corpus.jsonl", "BEIR corpus")
     queries_path = _need_file(root / "queries.jsonl", "BEIR queries")
     qrels_path = root / "qrels" / f"{split}.tsv"
-    if not qrels_path.is_file():
-        have = (
-            sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
-            if (root / "qrels").is_dir()
-            else []
-        )
-        raise DataNotFoundError(
-            f"BEIR qrels for split {split!r} not found at {str(qrels_path)!r}; available splits: {have}"
-        )
+    qrels = load_qrels(root, split)
     items = []
     for lineno, rec in _jsonl(corpus_path):
         if "_id" not in rec:
@@ -210,7 +228,6 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
                 f"{str(queries_path)!r} line {lineno}: query needs '_id' and non-empty 'text'"
             )
         queries[str(rec["_id"])] = Query(str(rec["text"]), id=str(rec["_id"]))
-    qrels = _read_qrels(qrels_path)
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise DataError(

@@ -503,10 +503,11 @@ class CascadeModel(ClickModel):
     def _simulate_sessions(self, relevance: FloatArray, rng: np.random.Generator) -> BoolArray:
         attractiveness = self._attractiveness(relevance)
         n_sessions, n_positions = relevance.shape
+        draws = rng.random((n_positions, n_sessions))  # one call: cheap for single sessions too
         clicks = np.zeros((n_sessions, n_positions), dtype=np.bool_)
         scanning = np.ones(n_sessions, dtype=np.bool_)
         for position in range(n_positions):
-            clicked = scanning & (rng.random(n_sessions) < attractiveness[:, position])
+            clicked = scanning & (draws[position] < attractiveness[:, position])
             clicks[:, position] = clicked
             scanning &= ~clicked
         return clicks
@@ -610,14 +611,34 @@ class DynamicBayesianNetwork(ClickModel):
         attractiveness = self._attractiveness(relevance)
         satisfaction = self._satisfaction(relevance)
         n_sessions, n_positions = relevance.shape
+        # all draws in one call: (position, [click, satisfied, continue], session)
+        draws = rng.random((n_positions, 3, n_sessions))
+        if n_sessions == 1:  # the online loop's case: scalar arithmetic beats tiny arrays
+            return self._simulate_one(attractiveness[0], satisfaction[0], draws[:, :, 0])
         clicks = np.zeros((n_sessions, n_positions), dtype=np.bool_)
         examined = np.ones(n_sessions, dtype=np.bool_)
         for position in range(n_positions):
-            draws = rng.random((3, n_sessions))
-            clicked = examined & (draws[0] < attractiveness[:, position])
-            satisfied = clicked & (draws[1] < satisfaction[:, position])
+            d = draws[position]
+            clicked = examined & (d[0] < attractiveness[:, position])
+            satisfied = clicked & (d[1] < satisfaction[:, position])
             clicks[:, position] = clicked
-            examined &= ~satisfied & (draws[2] < self.gamma)
+            examined &= ~satisfied & (d[2] < self.gamma)
+        return clicks
+
+    def _simulate_one(
+        self, attractiveness: FloatArray, satisfaction: FloatArray, draws: FloatArray
+    ) -> BoolArray:
+        clicks = np.zeros((1, len(attractiveness)), dtype=np.bool_)
+        gamma = self.gamma
+        for position, (a, s, (u_click, u_sat, u_go)) in enumerate(
+            zip(attractiveness.tolist(), satisfaction.tolist(), draws.tolist())
+        ):
+            if u_click < a:
+                clicks[0, position] = True
+                if u_sat < s:
+                    break
+            if u_go >= gamma:
+                break
         return clicks
 
 

@@ -1,0 +1,231 @@
+"""Policies the simulators can run: fixed and randomised retrieval plans, or any callable.
+
+A policy answers a request with a :class:`Decision` (the shown ranking, the pool
+with provenance, the chosen action, its probability and the full distribution)
+and may learn from the engagements that follow. The engine of ltrr plugs in the
+same way.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ltrr.errors import InvalidInputError, UnknownNameError
+from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
+from ltrr.plans import Plan
+from ltrr.types import Context, Query
+from simulators.worlds.base import Engagement
+from strategies.base import Strategy
+
+__all__ = ["CallablePolicy", "Decision", "PlanPolicy", "Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a policy did for one request.
+
+    Parameters
+    ----------
+    ranking : tuple of str
+        Item ids shown, best first.
+    action : str
+        The chosen action (a plan id for plan policies).
+    propensity : float
+        Probability with which the action was chosen, in (0, 1].
+    action_probs : Mapping[str, float]
+        The full distribution over actions.
+    pool : tuple of PooledItem
+        The candidate pool with provenance (empty for policies without one).
+    candidates_drawn : int
+        Candidates requested from strategies in all (the cost).
+    timings_ms : Mapping[str, float]
+        Time per stage in milliseconds.
+    """
+
+    ranking: tuple[str, ...]
+    action: str
+    propensity: float
+    action_probs: Mapping[str, float]
+    pool: tuple[PooledItem, ...] = ()
+    candidates_drawn: int = 0
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+class Policy(ABC):
+    """Base class of policies run by the online loop."""
+
+    #: Name used in logs and reports.
+    name: str = "policy"
+
+    @abstractmethod
+    def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
+        """Answer one request.
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+        context : Context
+            The request context.
+        k : int
+            How many items to show.
+        rng : numpy.random.Generator
+            Randomness for exploring policies.
+
+        Returns
+        -------
+        Decision
+            The ranking and how it was chosen.
+        """
+
+    @abstractmethod
+    def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
+        """Learn from the outcome of a decision.
+
+        Parameters
+        ----------
+        decision : Decision
+            The decision taken.
+        engagements : sequence of Engagement
+            What the user did.
+        reward : float
+            The reward the loop computed.
+        """
+
+
+class CallablePolicy(Policy):
+    """Wrap a plain function ``fn(query, context, k) -> ranked item ids`` as a deterministic policy.
+
+    Parameters
+    ----------
+    fn : callable
+        Returns the ranking to show.
+    name : str
+        Name in reports (default "callable").
+    """
+
+    def __init__(
+        self, fn: Callable[[Query, Context, int], Sequence[str]], *, name: str = "callable"
+    ) -> None:
+        self.fn = fn
+        self.name = name
+
+    def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
+        """Call the function; the single action has probability 1."""
+        ranking = tuple(self.fn(query, context, k))[:k]
+        return Decision(ranking, self.name, 1.0, {self.name: 1.0})
+
+    def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
+        """Do nothing: a plain function does not learn."""
+        return None
+
+
+class PlanPolicy(Policy):
+    """Draw a retrieval plan from a fixed distribution, run it, order the pool by RRF.
+
+    With one plan this is a fixed plan (probability 1); with several and no
+    probabilities, a uniformly random logging policy for off-policy evaluation.
+
+    Parameters
+    ----------
+    strategies : Mapping[str, Strategy]
+        Fitted strategies by name.
+    plans : sequence of Plan
+        The actions.
+    probabilities : sequence of float, optional
+        Probability of each plan (default uniform); positive, summing to 1.
+    name : str, optional
+        Name in reports (default: the plan id for one plan, else "random-plans").
+    """
+
+    def __init__(
+        self,
+        strategies: Mapping[str, Strategy],
+        plans: Sequence[Plan],
+        *,
+        probabilities: Sequence[float] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not plans:
+            raise InvalidInputError("plans must hold at least one Plan")
+        for plan in plans:
+            for s in plan.strategies:
+                if s not in strategies:
+                    raise UnknownNameError(
+                        f"plan {plan.id!r} calls strategy {s!r}; available: {sorted(strategies)}"
+                    )
+        ids = [p.id for p in plans]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError(f"plans must be distinct, got {ids}")
+        p = (
+            np.full(len(plans), 1.0 / len(plans))
+            if probabilities is None
+            else np.asarray(probabilities, float)
+        )
+        if (
+            p.shape != (len(plans),)
+            or not np.all(np.isfinite(p))
+            or np.any(p <= 0)
+            or abs(p.sum() - 1) > 1e-6
+        ):
+            raise InvalidInputError(
+                f"probabilities must be {len(plans)} positive numbers summing to 1, got {list(p)}"
+            )
+        self.strategies = dict(strategies)
+        self.plans = list(plans)
+        self.p = p / p.sum()
+        self._cdf = np.cumsum(self.p)
+        self.action_probs = {pl.id: float(q) for pl, q in zip(self.plans, self.p)}
+        self.name = name or (plans[0].id if len(plans) == 1 else "random-plans")
+
+    def run_plan(
+        self, plan: Plan, query: Query, context: Context, k: int
+    ) -> tuple[tuple[str, ...], tuple[PooledItem, ...], int, dict[str, float]]:
+        """Execute one plan: retrieve, merge, fuse.
+
+        Parameters
+        ----------
+        plan : Plan
+            Which strategies and budgets.
+        query : Query
+            The query.
+        context : Context
+            The context.
+        k : int
+            Items to show.
+
+        Returns
+        -------
+        tuple
+            (ranking, pool, candidates drawn, timings in ms).
+        """
+        t0 = time.perf_counter()
+        results = [self.strategies[s].retrieve(query, context, k=b) for s, b in plan.budgets]
+        t1 = time.perf_counter()
+        pool = merge_pool(results)
+        ranking = tuple(i for i, _ in reciprocal_rank_fusion(pool)[:k])
+        t2 = time.perf_counter()
+        drawn = sum(len(r) for r in results)
+        return ranking, tuple(pool), drawn, {"retrieve": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3}
+
+    def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
+        """Draw a plan, run it and return the fused ranking."""
+        i = (
+            0
+            if len(self.plans) == 1
+            else min(
+                int(np.searchsorted(self._cdf, rng.random(), side="right")), len(self.plans) - 1
+            )
+        )
+        plan = self.plans[i]
+        ranking, pool, drawn, timings = self.run_plan(plan, query, context, k)
+        return Decision(ranking, plan.id, float(self.p[i]), self.action_probs, pool, drawn, timings)
+
+    def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
+        """Do nothing: the plan distribution is fixed."""
+        return None
