@@ -17,12 +17,21 @@ import numpy as np
 
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
-from ltrr.plans import Plan
-from ltrr.types import Context, Query
+from ltrr.plans import Plan, plan_grid
+from ltrr.types import Catalog, Context, Query
 from simulators.worlds.base import Engagement
 from strategies.base import Strategy
+from strategies.registry import make_strategy
 
-__all__ = ["CallablePolicy", "Decision", "PlanPolicy", "Policy"]
+__all__ = [
+    "POLICY_NAMES",
+    "CallablePolicy",
+    "Decision",
+    "PlanPolicy",
+    "Policy",
+    "default_strategies",
+    "make_policy",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,3 +238,87 @@ class PlanPolicy(Policy):
     def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
         """Do nothing: the plan distribution is fixed."""
         return None
+
+
+#: Names accepted by :func:`make_policy`, with what they run.
+POLICY_NAMES: dict[str, str] = {
+    "lexical": "fixed plan lexical=100",
+    "embedding": "fixed plan embedding=100",
+    "rrf": "fixed plan embedding=100+lexical=100, reciprocal-rank fusion",
+    "random-plans": "uniformly random plan from the grid {0, 10, 50, 100} per strategy (a logging policy)",
+}
+
+
+def default_strategies(
+    catalog: Catalog, names: Sequence[str], *, cache_dir: str | None = None, progress: bool = False
+) -> dict[str, Strategy]:
+    """Fit the named strategies on a catalog with default settings.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items.
+    names : sequence of str
+        Registered strategy names.
+    cache_dir : str, optional
+        Embedding cache root.
+    progress : bool
+        Show the embedding progress bar.
+
+    Returns
+    -------
+    dict of str to Strategy
+        Fitted strategies by name.
+    """
+    out: dict[str, Strategy] = {}
+    for name in names:
+        params: dict[str, object] = {}
+        if name == "embedding":
+            params = {"cache_dir": cache_dir, "show_progress": progress}
+        out[name] = make_strategy(name, **params).fit(catalog)
+    return out
+
+
+def make_policy(
+    name: str,
+    catalog: Catalog,
+    *,
+    cache_dir: str | None = None,
+    progress: bool = False,
+) -> Policy:
+    """Build a named policy over a catalog (see :data:`POLICY_NAMES`).
+
+    A name may also be a plan id such as ``"embedding=10+lexical=50"`` (a fixed plan).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`POLICY_NAMES` or a plan id.
+    catalog : Catalog
+        The items the strategies index.
+    cache_dir : str, optional
+        Embedding cache root.
+    progress : bool
+        Show progress while building.
+
+    Returns
+    -------
+    Policy
+        The policy, with fitted strategies.
+    """
+    if name in ("lexical", "embedding"):
+        plans = [Plan.of({name: 100})]
+    elif name == "rrf":
+        plans = [Plan.of({"lexical": 100, "embedding": 100})]
+    elif name == "random-plans":
+        plans = plan_grid(["lexical", "embedding"], (0, 10, 50, 100))
+    elif "=" in name:
+        plans = [Plan.parse(name)]
+    else:
+        raise UnknownNameError(
+            f"unknown policy {name!r}; expected one of {sorted(POLICY_NAMES)} or a plan id "
+            "such as 'embedding=10+lexical=50'"
+        )
+    needed = sorted({s for p in plans for s in p.strategies})
+    strategies = default_strategies(catalog, needed, cache_dir=cache_dir, progress=progress)
+    return PlanPolicy(strategies, plans, name=name)
