@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from ltrr.errors import LtrrError
+from ltrr.errors import DataNotFoundError, LtrrError
 
 __all__ = ["main"]
 
@@ -36,6 +37,122 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     print(format_table(report))
     if args.json:
         atomic_write_json(Path(args.json), report)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ltrr.eventlog import EventLog
+    from ltrr.io import atomic_write_json
+    from simulators.loop import EventLogSink, evaluate_policy, run_online
+    from simulators.policies import make_policy
+    from simulators.worlds import make_world
+
+    world = make_world(args.world, args.data)
+    policy = make_policy(
+        args.policy, world.catalog, cache_dir=args.cache_dir, progress=not args.no_progress
+    )
+    log = EventLog(args.log) if args.log else None
+    try:
+        sink = EventLogSink(log, policy=policy.name) if log is not None else None
+        report = run_online(
+            world,
+            policy,
+            steps=args.steps,
+            seed=args.seed,
+            k=args.k,
+            window=args.window,
+            sink=sink,
+            progress=not args.no_progress,
+        )
+    finally:
+        if log is not None:
+            log.close()
+    out = report.to_dict()
+    if not args.no_heldout:
+        out["heldout"] = evaluate_policy(world, policy, k=args.k, seed=args.seed)
+    if args.log:
+        out["log"] = str(args.log)
+    print(format_windows(out))
+    if args.json:
+        atomic_write_json(Path(args.json), out)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def format_windows(report: dict[str, Any]) -> str:
+    """Render a simulation report's windows and totals as a plain-text table.
+
+    Parameters
+    ----------
+    report : dict
+        :meth:`SimulationReport.to_dict` output (optionally with ``"heldout"``).
+
+    Returns
+    -------
+    str
+        The table.
+    """
+    cols = [
+        "reward",
+        "pool_recall",
+        "ndcg@10",
+        "success@10",
+        "candidates",
+        "latency_ms_p50",
+        "throughput_rps",
+    ]
+    lines = [
+        f"{report['world']} / {report['policy']}: {report['steps']} requests, seed {report['seed']}",
+        f"{'window':>12}" + "".join(f"{c:>16}" for c in cols),
+    ]
+    for w in report["windows"]:
+        lines.append(
+            f"{int(w['start']):>12}" + "".join(f"{w.get(c, float('nan')):>16.4f}" for c in cols)
+        )
+    lines.append(
+        f"{'total':>12}" + "".join(f"{report['totals'].get(c, float('nan')):>16.4f}" for c in cols)
+    )
+    if "heldout" in report:
+        h = report["heldout"]
+        lines.append(
+            f"{'held-out':>12}" + "".join(f"{h.get(c, float('nan')):>16.4f}" for c in cols)
+        )
+    return "\n".join(lines)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ltrr.eventlog import EventLog
+    from ltrr.io import atomic_write_json
+    from simulators.offline import bandit_from_log, evaluate_target
+
+    path = Path(args.log)
+    if not path.is_dir():
+        raise DataNotFoundError(
+            f"no event log at {str(path)!r}: expected a folder written by 'ltrr simulate --log'"
+        )
+    log = EventLog(path)
+    try:
+        requests, feedback = log.read_requests(), log.read_feedback()
+    finally:
+        log.close()
+    bandit = bandit_from_log(requests, feedback)
+    out = {"log": str(path)} | evaluate_target(
+        bandit, args.target, n_bootstrap_samples=args.bootstrap, seed=args.seed, clip=args.clip
+    )
+    print(
+        f"{out['target']} on {out['n_rounds']} logged rounds ({out['n_actions']} actions); "
+        f"logged value {out['logged_value']:.4f}"
+    )
+    print(f"{'estimator':<12}{'value':>10}{'ci_low':>10}{'ci_high':>10}")
+    for name, r in out["ope"].items():
+        print(f"{name:<12}{r['value']:>10.4f}{r['ci_low']:>10.4f}{r['ci_high']:>10.4f}")
+    if "replay" in out and "value" in out["replay"]:
+        print(
+            f"{'replay':<12}{out['replay']['value']:>10.4f}   ({out['replay']['n_matched']} matched rounds)"
+        )
+    if args.json:
+        atomic_write_json(Path(args.json), out)
         print(f"wrote {args.json}")
     return 0
 
@@ -69,6 +186,40 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--json", help="write the report as JSON to this file")
     ret.add_argument("--no-progress", action="store_true", help="hide progress bars")
     ret.set_defaults(func=_bench_retrieval)
+
+    sim = sub.add_parser("simulate", help="run a policy in a simulated world on real data")
+    sim.add_argument("--world", required=True, help="scifact or music")
+    sim.add_argument(
+        "--data", help="data root or the world's folder (default: $LTRR_DATA, else ../shared/data)"
+    )
+    sim.add_argument(
+        "--policy", required=True, help="lexical, embedding, rrf, random-plans, or a plan id"
+    )
+    sim.add_argument("--steps", type=int, default=2000, help="requests to simulate (default 2000)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--k", type=int, default=10, help="items shown per request (default 10)")
+    sim.add_argument("--window", type=int, help="requests per reporting window (default steps/10)")
+    sim.add_argument("--log", help="write the event log to this folder")
+    sim.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation")
+    sim.add_argument("--cache-dir", help="embedding cache root")
+    sim.add_argument("--json", help="write the report as JSON to this file")
+    sim.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sim.set_defaults(func=_simulate)
+
+    ev = sub.add_parser(
+        "evaluate", help="estimate a target policy's value from an event log (off-policy)"
+    )
+    ev.add_argument(
+        "--log", required=True, help="event log folder written by 'ltrr simulate --log'"
+    )
+    ev.add_argument(
+        "--target", required=True, help="uniform, lexical, embedding, rrf, or a logged plan id"
+    )
+    ev.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples (default 500)")
+    ev.add_argument("--clip", type=float, default=float("inf"), help="importance-weight clipping")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", help="write the estimates as JSON to this file")
+    ev.set_defaults(func=_evaluate)
     return parser
 
 

@@ -48,13 +48,17 @@ No malformed line is ever dropped silently: strict readers raise
 what is wrong; :func:`read_log` with ``strict=False`` and
 :meth:`EventLog.check` return the problems as :class:`LogProblem` records.
 
-Serialisation uses ``orjson`` when it is installed (about 15 times faster on
-records with large pools) and the standard library's ``json`` otherwise; both
-write the same JSON values (see :data:`JSON_BACKEND`).
+Serialisation uses ``orjson`` when it is installed (about ten times faster on
+requests with large pools: some 28,000 appends per second with 100-item pools
+against 2,800 with the standard library on a small machine) and the standard
+library's ``json`` otherwise; both write and read the same JSON values (see
+:data:`JSON_BACKEND`).  Reading live segments from another process may meet a
+line that is still being written: it is reported as a torn line.
 """
 
 from __future__ import annotations
 
+import gc
 import glob
 import importlib
 import json
@@ -64,7 +68,8 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -87,6 +92,7 @@ __all__ = [
     "JSON_BACKEND",
     "PROBABILITY_TOLERANCE",
     "SCHEMA_VERSION",
+    "Durability",
     "EventLog",
     "FeedbackJoin",
     "FeedbackRecord",
@@ -95,6 +101,7 @@ __all__ = [
     "LogProblem",
     "LogReadResult",
     "PoolEntry",
+    "RecordKind",
     "RequestRecord",
     "join_feedback",
     "read_log",
@@ -107,7 +114,9 @@ SCHEMA_VERSION: Final = 1
 #: from the chosen action's probability) before a record is rejected.
 PROBABILITY_TOLERANCE: Final = 1e-6
 
+#: How far an acknowledged append is guaranteed: see :class:`EventLog`.
 Durability = Literal["flush", "fsync"]
+#: Which records a reader reads.
 RecordKind = Literal["request", "feedback"]
 
 _PREFIX: Final[dict[str, str]] = {"request": "requests", "feedback": "feedback"}
@@ -180,8 +189,12 @@ class _NotJson(Exception):
 def _plain_json(value: object) -> Any:
     """Return a plain-JSON copy of ``value`` (dicts, lists, str, int, float, bool, None)."""
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str or t is bool or value is None:
         return value
+    if t is int:
+        if -(2**63) <= value < 2**64:  # type: ignore[operator]
+            return value
+        raise _NotJson(f"is {value!r}, outside the 64-bit range that JSON readers accept")
     if t is float:
         if math.isfinite(value):  # type: ignore[arg-type]
             return value
@@ -193,6 +206,10 @@ def _plain_json(value: object) -> Any:
                 raise _NotJson(
                     f"has key {key!r} of type {type(key).__name__}; keys must be strings"
                 )
+            ti = type(item)
+            if ti is str or ti is bool or item is None or (ti is float and math.isfinite(item)):
+                out[str.__str__(key)] = item  # fast path for flat records: no recursion
+                continue
             try:
                 out[str.__str__(key)] = _plain_json(item)
             except _NotJson as exc:
@@ -211,7 +228,7 @@ def _plain_json(value: object) -> Any:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, numbers.Integral):
-        return int(value)
+        return _plain_json(int(value))
     if isinstance(value, numbers.Real):
         number = float(value)
         if math.isfinite(number):
@@ -270,7 +287,7 @@ def _positive_int(value: object, where: str) -> int:
         number = int(value)
     else:
         raise InvalidInputError(
-            f"{where} must be a 1-based integer rank (>= 1), got {type(value).__name__}: {value!r}"
+            f"{where} must be a 1-based integer (>= 1), got {type(value).__name__}: {value!r}"
         )
     if number < 1:
         raise InvalidInputError(f"{where} must be a 1-based integer (>= 1), got {value!r}")
@@ -439,6 +456,10 @@ class PoolEntry:
                 "inclusion_probability": probability,
             },
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType fields do not pickle; rebuild (and re-validate) from plain values.
+        return (PoolEntry.from_dict, (self.to_dict(),))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the entry as plain JSON values (as it is stored in a log line).
@@ -670,6 +691,10 @@ class RequestRecord:
                 )
         return ranking
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType fields do not pickle; rebuild (and re-validate) from plain values.
+        return (RequestRecord.from_dict, (self.to_dict(),))
+
     def to_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON values (its log line without ``v`` and ``type``).
 
@@ -797,6 +822,10 @@ class FeedbackRecord:
                 "timestamp": timestamp,
             },
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType fields do not pickle; rebuild (and re-validate) from plain values.
+        return (FeedbackRecord.from_dict, (self.to_dict(),))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON values (its log line without ``v`` and ``type``).
@@ -1075,10 +1104,29 @@ def _read_files(
 ) -> LogReadResult:
     columns: dict[str, list[Any]] = {name: [] for name in _SCHEMAS[kind][0]}
     problems: list[LogProblem] = []
-    for path in files:
-        limit = limits.get(path) if limits else None
-        _scan(path, kind, strict=strict, problems=problems, columns=columns, limit=limit)
+    with _gc_paused():
+        for path in files:
+            limit = limits.get(path) if limits else None
+            _scan(path, kind, strict=strict, problems=problems, columns=columns, limit=limit)
     return LogReadResult(_frame(kind, columns), problems)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while parsed records pile up.
+
+    Parsing creates millions of small dicts that all stay alive; each automatic
+    collection would walk all of them again, which makes reading large pools two
+    to three times slower.  Nothing collectable is created meanwhile, and the
+    collector is re-enabled (if it was enabled) however the block exits.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_log(

@@ -27,6 +27,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import cached_property
 from numbers import Integral, Real
 
 import numpy as np
@@ -246,6 +247,53 @@ class ClickModel(ABC):
         object.__setattr__(self, "min_attractiveness", low)
         object.__setattr__(self, "max_attractiveness", high)
 
+    @cached_property
+    def _attractiveness_by_grade(self) -> tuple[float, ...]:
+        grades = np.arange(self.max_grade + 1, dtype=np.float64)
+        return tuple(self._attractiveness(grades).tolist())
+
+    def simulate_grades(self, grades: Sequence[int], *, rng: np.random.Generator) -> list[int]:
+        """Simulate one session on integer grades and return the 0-based clicked positions.
+
+        The same model as :meth:`simulate`, sampled with scalar arithmetic: the
+        online loop's case (one short ranking at a time), several times faster than
+        array code on ten items. Non-integer or out-of-range grades fall back to
+        :meth:`simulate`, which validates them.
+
+        Parameters
+        ----------
+        grades : sequence of int
+            Relevance grade per shown position, best first.
+        rng : numpy.random.Generator
+            The only source of randomness.
+
+        Returns
+        -------
+        list of int
+            Clicked positions, ascending.
+        """
+        top = self.max_grade
+        table = self._attractiveness_by_grade
+        try:
+            attractiveness = [
+                table[g] if type(g) is int and 0 <= g <= top else table[-1] + 2 for g in grades
+            ]
+        except TypeError:
+            attractiveness = [2.0]
+        if any(a > 1.0 for a in attractiveness):  # not plain in-range ints: validate the slow way
+            return [int(i) for i in np.flatnonzero(self.simulate(np.asarray(grades), rng=rng))]
+        if not attractiveness:
+            return []
+        return self._clicks_one(
+            list(grades), attractiveness, rng.random(3 * len(attractiveness)).tolist()
+        )
+
+    @abstractmethod
+    def _clicks_one(
+        self, grades: list[int], attractiveness: list[float], draws: list[float]
+    ) -> list[int]:
+        """Sample one session from scalars; ``draws`` holds three uniforms per position."""
+
     def attractiveness(self, relevance: npt.ArrayLike) -> FloatArray:
         """Return the probability that each item is clicked if examined.
 
@@ -464,6 +512,12 @@ class PositionBasedModel(ClickModel):
         clicks: BoolArray = rng.random(relevance.shape) < probabilities
         return clicks
 
+    def _clicks_one(
+        self, grades: list[int], attractiveness: list[float], draws: list[float]
+    ) -> list[int]:
+        exam = self.examination_probabilities(len(grades)).tolist()
+        return [i for i, (e, a) in enumerate(zip(exam, attractiveness)) if draws[i] < e * a]
+
 
 @dataclass(frozen=True, kw_only=True)
 class CascadeModel(ClickModel):
@@ -511,6 +565,14 @@ class CascadeModel(ClickModel):
             clicks[:, position] = clicked
             scanning &= ~clicked
         return clicks
+
+    def _clicks_one(
+        self, grades: list[int], attractiveness: list[float], draws: list[float]
+    ) -> list[int]:
+        for i, a in enumerate(attractiveness):
+            if draws[i] < a:
+                return [i]
+        return []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -624,6 +686,27 @@ class DynamicBayesianNetwork(ClickModel):
             clicks[:, position] = clicked
             examined &= ~satisfied & (d[2] < self.gamma)
         return clicks
+
+    @cached_property
+    def _satisfaction_by_grade(self) -> tuple[float, ...]:
+        grades = np.arange(self.max_grade + 1, dtype=np.float64)
+        return tuple(self._satisfaction(grades).tolist())
+
+    def _clicks_one(
+        self, grades: list[int], attractiveness: list[float], draws: list[float]
+    ) -> list[int]:
+        sat = self._satisfaction_by_grade
+        gamma = self.gamma
+        out: list[int] = []
+        for i, (g, a) in enumerate(zip(grades, attractiveness)):
+            u_click, u_sat, u_go = draws[3 * i], draws[3 * i + 1], draws[3 * i + 2]
+            if u_click < a:
+                out.append(i)
+                if u_sat < sat[g]:
+                    break
+            if u_go >= gamma:
+                break
+        return out
 
     def _simulate_one(
         self, attractiveness: FloatArray, satisfaction: FloatArray, draws: FloatArray

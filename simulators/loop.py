@@ -12,12 +12,21 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ltrr.errors import InvalidInputError
+from ltrr.eventlog import EventLog, FeedbackRecord, PoolEntry, RequestRecord
 from ltrr.metrics import ndcg_at_k
-from ltrr.types import EngagementKind
+from ltrr.types import Context, EngagementKind
 from simulators.policies import Decision, Policy
 from simulators.worlds.base import Engagement, SimRequest, World
 
-__all__ = ["SimulationReport", "StepRecord", "evaluate_policy", "run_online", "step_metrics"]
+__all__ = [
+    "EventLogSink",
+    "SimulationReport",
+    "StepRecord",
+    "context_dict",
+    "evaluate_policy",
+    "run_online",
+    "step_metrics",
+]
 
 #: Engagement kinds that count as success (a reward of 1).
 POSITIVE = frozenset({EngagementKind.CLICK, EngagementKind.PLAY, EngagementKind.PURCHASE})
@@ -304,3 +313,95 @@ def evaluate_policy(
     out = _summary(records)
     out.pop("reward", None)
     return out
+
+
+def context_dict(context: Context) -> dict[str, object]:
+    """Return a request context as a JSON-ready mapping (as logged).
+
+    Parameters
+    ----------
+    context : Context
+        The context.
+
+    Returns
+    -------
+    dict
+        ``user_id``, ``timestamp``, ``device``, ``locale`` and ``features``.
+    """
+    return {
+        "user_id": context.user_id,
+        "timestamp": context.timestamp,
+        "device": context.device,
+        "locale": context.locale,
+        "features": dict(context.features),
+    }
+
+
+class EventLogSink:
+    """Write each step of the online loop to an :class:`~ltrr.eventlog.EventLog`.
+
+    The request record carries the query, context, chosen action, its propensity,
+    the full distribution, the pool with provenance and the shown ranking; each
+    engagement becomes a feedback record. Times are the simulated request times.
+
+    Parameters
+    ----------
+    log : EventLog
+        An open event log.
+    policy : str
+        The policy name to record.
+    """
+
+    def __init__(self, log: EventLog, *, policy: str) -> None:
+        self.log = log
+        self.policy = policy
+        self.n_requests = 0
+        self.n_feedback = 0
+
+    def __call__(
+        self,
+        record: StepRecord,
+        request: SimRequest,
+        decision: Decision,
+        engagements: Sequence[Engagement],
+    ) -> None:
+        """Append one request and its engagements."""
+        ts = request.context.timestamp if request.context.timestamp is not None else 0.0
+        pool = tuple(
+            PoolEntry(
+                item_id=p.item_id,
+                strategies=p.strategies,
+                ranks=p.ranks,
+                scores=p.scores,
+            )
+            for p in decision.pool
+        )
+        self.log.append_request(
+            RequestRecord(
+                request_id=record.request_id,
+                timestamp=ts,
+                query=request.query.text,
+                context=context_dict(request.context),
+                action=decision.action,
+                propensity=decision.propensity,
+                action_probs=decision.action_probs,
+                pool=pool,
+                ranking=decision.ranking,
+                policy=self.policy,
+                extra={"intent": request.intent, "candidates": decision.candidates_drawn},
+            )
+        )
+        self.n_requests += 1
+        if engagements:
+            self.n_feedback += self.log.append_feedback_many(
+                [
+                    FeedbackRecord(
+                        request_id=record.request_id,
+                        item_id=e.item_id,
+                        kind=e.kind,
+                        position=e.position,
+                        timestamp=ts + 1.0 + e.position,
+                    )
+                    for e in engagements
+                ]
+            )

@@ -177,9 +177,10 @@ class World(ABC):
         """
         if not ranking:
             return []
-        clicks = self.click_model.simulate(request.grades(ranking), rng=rng)
+        rel = request.relevance
+        clicked = self.click_model.simulate_grades([rel.get(i, 0) for i in ranking], rng=rng)
         kind = self.click_kind
-        return [Engagement(ranking[p], kind, p + 1) for p in np.flatnonzero(clicks).tolist()]
+        return [Engagement(ranking[p], kind, p + 1) for p in clicked]
 
     @property
     def click_kind(self) -> EngagementKind:

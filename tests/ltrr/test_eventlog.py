@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -192,6 +193,7 @@ def test_records_round_trip_through_dicts() -> None:
     d["context"]["tags"].append("c")
     assert rec.pool[0].ranks["bm25"] == 1 and rec.to_dict() != d
     assert dataclasses.replace(rec, policy="other").policy == "other"
+    assert pickle.loads(pickle.dumps(rec)) == rec and pickle.loads(pickle.dumps(fb)) == fb
 
 
 # ------------------------------------------------------------ segments and files
@@ -408,6 +410,11 @@ def test_killed_writer_keeps_every_acknowledged_record(tmp_path: Path, mode: str
             r"extra\['t'\]\[1\] is nan",
         ),
         (lambda: make_request(context={1: "a"}), InvalidInputError, r"context has key 1"),
+        (
+            lambda: make_request(extra={"n": [2**70]}),
+            InvalidInputError,
+            r"extra\['n'\]\[0\] is 1180591620717411303424, outside the 64-bit range",
+        ),
         (
             lambda: make_request(ranking=("d1", "zz")),
             InvalidInputError,

@@ -385,3 +385,28 @@ def test_bad_inputs(make: Callable[[], object], error: type[Exception], match: s
 def test_errors_are_value_errors() -> None:
     with pytest.raises(ValueError):
         make_click_model("nope")
+
+
+@pytest.mark.parametrize("name", ["pbm", "cascade", "dbn"])
+def test_scalar_sampler_matches_closed_form(name):
+    # simulate_grades is the online loop's fast path: it must sample the same model
+    model = make_click_model(name, max_grade=2)
+    grades = [2, 0, 1, 2, 0, 0, 1]
+    rng = np.random.default_rng(11)
+    n = 60_000
+    counts = np.zeros(len(grades))
+    for _ in range(n):
+        counts[model.simulate_grades(grades, rng=rng)] += 1
+    expected = model.click_probabilities(grades)
+    se = np.sqrt(expected * (1 - expected) / n)
+    assert np.all(np.abs(counts / n - expected) <= 4 * se + 1e-9)
+
+
+def test_scalar_sampler_validates_like_simulate():
+    model = make_click_model("dbn")
+    rng = np.random.default_rng(0)
+    with pytest.raises(InvalidInputError):
+        model.simulate_grades([0, -1], rng=rng)
+    with pytest.raises(InvalidInputError):
+        model.simulate_grades([0, 7], rng=rng)
+    assert model.simulate_grades([], rng=rng) == []
