@@ -253,6 +253,9 @@ def main() -> None:
     ap.add_argument("--ef-construction", type=int, default=100)
     ap.add_argument("--passages", type=int, default=1000)
     ap.add_argument("--json")
+    ap.add_argument(
+        "--merge", action="store_true", help="update only the parts run in an existing --json file"
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -300,6 +303,9 @@ def main() -> None:
             print(json.dumps(res), file=sys.stderr, flush=True)
             results.append(res)
         report[part] = results if part != "encoder" else results[0]
+    if args.json and args.merge and Path(args.json).is_file():
+        # keep the parts not re-run from the previous report
+        report = json.loads(Path(args.json).read_text()) | report
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -199,9 +199,10 @@ def _plain_json(value: object) -> Any:
         if math.isfinite(value):  # type: ignore[arg-type]
             return value
         raise _NotJson(f"is {value!r}; JSON has no NaN or infinity")
-    if isinstance(value, Mapping):
+    if t is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
-        for key, item in value.items():
+        mapping: Mapping[Any, Any] = value  # type: ignore[assignment]
+        for key, item in mapping.items():
             if not isinstance(key, str):
                 raise _NotJson(
                     f"has key {key!r} of type {type(key).__name__}; keys must be strings"
@@ -242,7 +243,7 @@ def _plain_json(value: object) -> Any:
 
 
 def _json_mapping(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidInputError(
             f"{where} must be a mapping with string keys, got {type(value).__name__}: {value!r}"
         )
@@ -620,13 +621,18 @@ class RequestRecord:
         )
 
     def _check_action_probs(self, where: str, action: str, propensity: float) -> dict[str, float]:
-        if not isinstance(self.action_probs, Mapping) or not self.action_probs:
+        if (
+            type(self.action_probs) is not dict and not isinstance(self.action_probs, Mapping)
+        ) or not self.action_probs:
             raise InvalidInputError(
                 f"{where}: action_probs must be a non-empty mapping action id -> probability, "
                 f"got {self.action_probs!r}"
             )
         probs: dict[str, float] = {}
         for name, p in self.action_probs.items():
+            if type(name) is str and name and type(p) is float and 0.0 <= p <= 1.0:
+                probs[name] = p  # fast path: no message formatting for valid entries
+                continue
             key = _text(name, f"{where}: action_probs key")
             value = _number(p, f"{where}: action_probs[{name!r}]", "a probability >= 0")
             if value < 0.0:

@@ -24,6 +24,7 @@ __all__ = [
     "Candidate",
     "Catalog",
     "Context",
+    "Engagement",
     "EngagementKind",
     "Filters",
     "Interaction",
@@ -442,6 +443,41 @@ class EngagementKind(str, Enum):
     PURCHASE = "purchase"
     SKIP = "skip"
     REFORMULATION = "reformulation"
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """A user's engagement with an item shown in answer to a request.
+
+    Parameters
+    ----------
+    item_id : str
+        The item.
+    kind : EngagementKind
+        Click, play, purchase, skip...
+    position : int
+        1-based position at which it was shown.
+    """
+
+    item_id: str
+    kind: EngagementKind
+    position: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, EngagementKind):
+            try:
+                object.__setattr__(self, "kind", EngagementKind(self.kind))
+            except ValueError:
+                raise UnknownNameError(
+                    f"unknown engagement kind {self.kind!r}; expected one of "
+                    f"{[k.value for k in EngagementKind]}"
+                ) from None
+        if (
+            isinstance(self.position, bool)
+            or not isinstance(self.position, int)
+            or self.position < 1
+        ):
+            raise InvalidInputError(f"Engagement.position is 1-based, got {self.position!r}")
 
 
 @dataclass(frozen=True, slots=True)

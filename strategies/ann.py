@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -241,6 +242,7 @@ class HNSWIndex(VectorIndex):
         self.num_threads = num_threads
         self.seed = seed
         self.index_: Any = None
+        self._lock = threading.Lock()
 
     def build(self, vectors: npt.ArrayLike) -> HNSWIndex:
         """Build the HNSW graph (see :meth:`VectorIndex.build`)."""
@@ -262,6 +264,20 @@ class HNSWIndex(VectorIndex):
         return self
 
     def _search(
+        self, queries: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None
+    ) -> list[Neighbors]:
+        ef = max(self.ef_search, k)
+        if ef == self.ef_search and allowed is None:
+            try:  # the common case: no change of hnswlib's shared search state, no lock
+                labels, dists = self.index_.knn_query(queries, k=k, num_threads=self.num_threads)
+                sims = (1.0 - dists).astype(np.float32)
+                return [(labels[i].astype(np.int64), sims[i]) for i in range(len(queries))]
+            except RuntimeError:
+                pass
+        with self._lock:  # set_ef changes state every searching thread sees
+            return self._search_locked(queries, k, allowed)
+
+    def _search_locked(
         self, queries: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None
     ) -> list[Neighbors]:
         index = self.index_

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,9 @@ class EmbeddingStrategy(Strategy):
         self.use_cache = use_cache
         self.show_progress = show_progress
         self._encoder: Encoder | None = None
+        self.query_cache_size = 1024
+        self._qcache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._qlock = threading.Lock()
         self.index_: VectorIndex | None = None
         self.vectors_: npt.NDArray[np.float32] | None = None
         self.fields_: list[str] | None = None
@@ -179,7 +184,7 @@ class EmbeddingStrategy(Strategy):
         return twin
 
     def encode_queries(self, queries: Sequence[Query]) -> npt.NDArray[np.float32]:
-        """Embed query texts (not cached).
+        """Embed query texts (the last ``query_cache_size`` distinct texts are kept in memory).
 
         Parameters
         ----------
@@ -191,7 +196,24 @@ class EmbeddingStrategy(Strategy):
         numpy.ndarray of float32, shape (len(queries), dim)
             Unit vectors.
         """
-        return self.encoder.encode([q.text for q in queries], use_cache=False)
+        texts = [q.text for q in queries]
+        out: list[npt.NDArray[np.float32] | None] = []
+        with self._qlock:
+            for t in texts:
+                v = self._qcache.get(t)
+                if v is not None:
+                    self._qcache.move_to_end(t)
+                out.append(v)
+        missing = [i for i, v in enumerate(out) if v is None]
+        if missing:
+            new = self.encoder.encode([texts[i] for i in missing], use_cache=False)
+            with self._qlock:
+                for i, v in zip(missing, new):
+                    out[i] = v
+                    self._qcache[texts[i]] = v
+                    if len(self._qcache) > self.query_cache_size:
+                        self._qcache.popitem(last=False)
+        return np.stack([v for v in out if v is not None]) if out else np.empty((0, 0), np.float32)
 
     def _retrieve(
         self,

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ltrr.errors import InvalidInputError
-from ltrr.types import Catalog, Context, EngagementKind, Query
+from ltrr.types import Catalog, Context, Engagement, EngagementKind, Query
 from simulators.click_models import ClickModel
 
 __all__ = ["Engagement", "SimRequest", "World"]
@@ -71,25 +71,6 @@ class SimRequest:
         """
         rel = self.relevance
         return np.fromiter((rel.get(i, 0) for i in ranking), dtype=np.int64, count=len(ranking))
-
-
-@dataclass(frozen=True, slots=True)
-class Engagement:
-    """A simulated user's engagement with a shown item.
-
-    Parameters
-    ----------
-    item_id : str
-        The item.
-    kind : EngagementKind
-        Click, play, purchase, skip...
-    position : int
-        1-based position at which it was shown.
-    """
-
-    item_id: str
-    kind: EngagementKind
-    position: int
 
 
 class World(ABC):

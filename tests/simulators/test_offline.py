@@ -33,8 +33,13 @@ def logged(world, tmp_path_factory):
         sink = EventLogSink(log, policy=logging_policy.name)
         report = run_online(world, logging_policy, steps=3000, seed=0, sink=sink)
     log = EventLog(folder)
-    return {"lexical": lexical, "folder": folder, "report": report,
-            "requests": log.read_requests(), "feedback": log.read_feedback()}
+    return {
+        "lexical": lexical,
+        "folder": folder,
+        "report": report,
+        "requests": log.read_requests(),
+        "feedback": log.read_feedback(),
+    }
 
 
 def test_log_round_trip(logged):
@@ -45,21 +50,30 @@ def test_log_round_trip(logged):
     bandit = bandit_from_log(req, fb)
     # the joined reward is the loop's reward, request by request
     assert bandit.reward.tolist() == [s.reward for s in report.steps]
-    assert np.allclose(bandit.pscore, [{"lexical=1": 0.5, "lexical=3": 0.3, "lexical=10": 0.2}[a]
-                                       for a in req["action"]])
+    assert np.allclose(
+        bandit.pscore,
+        [{"lexical=1": 0.5, "lexical=3": 0.3, "lexical=10": 0.2}[a] for a in req["action"]],
+    )
 
 
 def test_estimates_cover_the_on_policy_value(world, logged):
     bandit = bandit_from_log(logged["requests"], logged["feedback"])
     for plan in ("lexical=1", "lexical=10"):
-        truth = run_online(world, PlanPolicy({"lexical": logged["lexical"]}, [Plan.parse(plan)]),
-                           steps=6000, seed=1).totals()["reward"]
+        truth = run_online(
+            world,
+            PlanPolicy({"lexical": logged["lexical"]}, [Plan.parse(plan)]),
+            steps=6000,
+            seed=1,
+        ).totals()["reward"]
         est = evaluate_target(bandit, plan, n_bootstrap_samples=300, seed=0)
         for name in ("ipw", "snipw", "dr", "sndr"):
             r = est["ope"][name]
             half = (r["ci_high"] - r["ci_low"]) / 2
             # allow for the on-policy value's own sampling error (6000 rounds)
-            assert abs(r["value"] - truth) <= half + 3 * np.sqrt(truth * (1 - truth) / 6000), (plan, name)
+            assert abs(r["value"] - truth) <= half + 3 * np.sqrt(truth * (1 - truth) / 6000), (
+                plan,
+                name,
+            )
     # the policies really differ: a budget of 1 shows one item, 10 shows ten
     low = evaluate_target(bandit, "lexical=1", n_bootstrap_samples=100)["ope"]["snipw"]["value"]
     high = evaluate_target(bandit, "lexical=10", n_bootstrap_samples=100)["ope"]["snipw"]["value"]
@@ -90,15 +104,54 @@ def test_uniform_target_is_supported(logged):
 
 def test_cli_simulate_then_evaluate(tmp_path, data_root, capsys):
     log, report, est = tmp_path / "log", tmp_path / "sim.json", tmp_path / "ope.json"
-    code = main(["simulate", "--world", "music", "--data", str(data_root), "--policy", "lexical=5",
-                 "--steps", "300", "--seed", "3", "--log", str(log), "--json", str(report), "--no-progress"])
+    code = main(
+        [
+            "simulate",
+            "--world",
+            "music",
+            "--data",
+            str(data_root),
+            "--policy",
+            "lexical=5",
+            "--steps",
+            "300",
+            "--seed",
+            "3",
+            "--log",
+            str(log),
+            "--json",
+            str(report),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     sim = json.loads(report.read_text())
     assert sim["world"] == "music" and sim["steps"] == 300 and len(sim["windows"]) == 10
-    assert {"reward", "pool_recall", "ndcg@10", "success@10", "candidates", "throughput_rps"} <= set(sim["totals"])
+    assert {
+        "reward",
+        "pool_recall",
+        "ndcg@10",
+        "success@10",
+        "candidates",
+        "throughput_rps",
+    } <= set(sim["totals"])
     assert "heldout" in sim and 0.0 <= sim["heldout"]["ndcg@10"] <= 1.0
-    assert main(["evaluate", "--log", str(log), "--target", "lexical=5", "--json", str(est),
-                 "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--log",
+                str(log),
+                "--target",
+                "lexical=5",
+                "--json",
+                str(est),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     ope = json.loads(est.read_text())
     # a deterministic logging policy evaluated on itself: every estimator returns the logged value
     assert ope["ope"]["ipw"]["value"] == pytest.approx(sim["totals"]["reward"])
@@ -106,11 +159,14 @@ def test_cli_simulate_then_evaluate(tmp_path, data_root, capsys):
     assert "ipw" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("argv", "match"), [
-    (["simulate", "--world", "mars", "--policy", "lexical"], "unknown world 'mars'"),
-    (["simulate", "--world", "music", "--policy", "psychic"], "unknown policy 'psychic'"),
-    (["evaluate", "--log", "/no/such/log", "--target", "lexical"], "no event log at"),
-])
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["simulate", "--world", "mars", "--policy", "lexical"], "unknown world 'mars'"),
+        (["simulate", "--world", "music", "--policy", "psychic"], "unknown policy 'psychic'"),
+        (["evaluate", "--log", "/no/such/log", "--target", "lexical"], "no event log at"),
+    ],
+)
 def test_cli_errors(argv, match, data_root, capsys):
     if argv[0] == "simulate":
         argv = [*argv, "--data", str(data_root), "--steps", "5", "--no-progress"]

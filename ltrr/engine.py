@@ -1,0 +1,701 @@
+"""The engine: a bandit plans retrieval, strategies fill the pool, LambdaMART ranks it.
+
+``Engine.search`` runs request -> features -> plan (bandit) -> strategies -> pool
+-> ranker -> response, and logs the decision with its propensity, the full plan
+distribution and each pool item's inclusion probability. ``Engine.feedback``
+joins engagements by request id, computes the reward and updates the bandit and
+the per-strategy statistics online.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.eventlog import EventLog, FeedbackRecord, PoolEntry, RequestRecord
+from ltrr.features import PerformanceStats, UserHistory, request_features
+from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
+from ltrr.io import atomic_dir, atomic_write_json, read_json
+from ltrr.plans import Plan
+from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
+from ltrr.selection import PlanSelector, Selection, default_plans
+from ltrr.types import Catalog, Context, Engagement, EngagementKind, Query
+
+__all__ = ["MANIFEST", "Engine", "FeedbackResult", "RewardConfig", "ScoredItem", "SearchResponse"]
+
+log = logging.getLogger(__name__)
+
+#: Manifest file of a saved engine, and its format version.
+MANIFEST = "manifest.json"
+ENGINE_FORMAT = "ltrr.engine"
+ENGINE_FORMAT_VERSION = 1
+POSITIVE = frozenset({EngagementKind.CLICK, EngagementKind.PLAY, EngagementKind.PURCHASE})
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """How feedback becomes the bandit's reward.
+
+    ``reward = gain - cost_per_candidate * candidates - cost_per_ms * retrieval_ms``
+    where ``gain`` is ``1 / log2(1 + position)`` of the best-placed positively
+    engaged item (0 when nothing was engaged).
+
+    Parameters
+    ----------
+    cost_per_candidate : float
+        Reward lost per candidate drawn (default 0.0005: drawing 200 costs 0.1).
+    cost_per_ms : float
+        Reward lost per millisecond of retrieval (default 0).
+    """
+
+    cost_per_candidate: float = 0.0005
+    cost_per_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("cost_per_candidate", "cost_per_ms"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise InvalidInputError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredItem:
+    """One item of a response."""
+
+    item_id: str
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    """What :meth:`Engine.search` returns.
+
+    Attributes
+    ----------
+    request_id : str
+        Id to send feedback with.
+    items : tuple of ScoredItem
+        The ranking, best first.
+    plan : str
+        The chosen plan's id.
+    probability : float
+        Its probability.
+    probabilities : dict of str to float
+        Every plan's probability.
+    pool : tuple of PooledItem
+        The candidate pool with provenance.
+    candidates_drawn : int
+        Candidates the strategies returned in all.
+    ranker : str
+        ``"lambdamart"`` or ``"rrf"``.
+    timings_ms : dict of str to float
+        Time per stage: features, select, retrieve, complete, rank, log, total.
+    """
+
+    request_id: str
+    items: tuple[ScoredItem, ...]
+    plan: str
+    probability: float
+    probabilities: dict[str, float]
+    pool: tuple[PooledItem, ...]
+    candidates_drawn: int
+    ranker: str
+    timings_ms: dict[str, float]
+
+    @property
+    def item_ids(self) -> list[str]:
+        """Item ids, best first."""
+        return [i.item_id for i in self.items]
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What :meth:`Engine.feedback` did."""
+
+    request_id: str
+    reward: float
+    learned: bool
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pending:
+    query: Query
+    context: Context | None
+    selection: Selection
+    pool_by_strategy: dict[str, set[str]]
+    ranking: tuple[str, ...]
+    candidates: int
+    retrieve_ms: float
+    learned: bool = False
+    created: float = field(default_factory=time.monotonic)
+
+
+class Engine:
+    """Catalog, strategies, plan selector, ranker and event log, tied together.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items.
+    strategies : Mapping[str, Strategy]
+        Fitted strategies by name.
+    plans : sequence of Plan, optional
+        The plan space (default :func:`~ltrr.selection.default_plans`).
+    selector : PlanSelector, optional
+        Default: a squarecb ``cb_explore_adf`` selector over ``plans``.
+    ranker : LambdaMARTRanker, optional
+        A trained ranker; until there is one the pool is ordered by RRF.
+    event_log : EventLog, optional
+        Where decisions and feedback are logged.
+    reward : RewardConfig, optional
+        How feedback becomes reward.
+    max_pending : int
+        Requests kept waiting for feedback (default 100,000; oldest dropped).
+    seed : int
+        Seed of the selector.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        strategies: Mapping[str, Any],
+        *,
+        plans: Sequence[Plan] | None = None,
+        selector: PlanSelector | None = None,
+        ranker: LambdaMARTRanker | None = None,
+        event_log: EventLog | None = None,
+        reward: RewardConfig | None = None,
+        max_pending: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        if not strategies:
+            raise InvalidInputError("an engine needs at least one strategy")
+        for name, s in strategies.items():
+            if not getattr(s, "is_fitted", False):
+                raise InvalidInputError(
+                    f"strategy {name!r} is not fitted; fit it on the catalog first"
+                )
+            if s.n_items != len(catalog):
+                raise InvalidInputError(
+                    f"strategy {name!r} indexes {s.n_items} items, the catalog has {len(catalog)}"
+                )
+        self.catalog = catalog
+        self.strategies = dict(strategies)
+        source_types = {n: s.source_type for n, s in self.strategies.items()}
+        if selector is None:
+            selector = PlanSelector(
+                plans or default_plans(list(self.strategies)), source_types, seed=seed
+            )
+        for p in selector.plans:
+            for s in p.strategies:
+                if s not in self.strategies:
+                    raise UnknownNameError(
+                        f"plan {p.id!r} calls strategy {s!r}; engine has {sorted(self.strategies)}"
+                    )
+        self.selector = selector
+        self.featurizer = PoolFeaturizer(catalog, self.strategies)
+        if ranker is not None and ranker.feature_names != self.featurizer.feature_names:
+            raise InvalidInputError(
+                "ranker was trained on other features than this engine computes: "
+                f"{ranker.feature_names} vs {self.featurizer.feature_names}"
+            )
+        self.ranker = ranker
+        self.event_log = event_log
+        self.reward_config = reward or RewardConfig()
+        self.stats = PerformanceStats()
+        self.users = UserHistory()
+        self.max_pending = max_pending
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._prefix = uuid.uuid4().hex[:8]
+
+    # ----------------------------------------------------------------- search
+    def search(
+        self, query: Query | str, context: Context | None = None, k: int = 10
+    ) -> SearchResponse:
+        """Answer a query: plan, retrieve, merge, rank, log.
+
+        Parameters
+        ----------
+        query : Query or str
+            The query.
+        context : Context, optional
+            The request context.
+        k : int
+            Items to return (default 10).
+
+        Returns
+        -------
+        SearchResponse
+            Items, plan, probabilities, pool and per-stage timings.
+        """
+        from strategies.base import check_k, coerce_query
+
+        t0 = time.perf_counter()
+        q = coerce_query(query)
+        k = check_k(k)
+        user = self.users.get(context.user_id) if context is not None else None
+        shared = request_features(q, context, user=user)
+        history = self.stats.history(q, list(self.strategies))
+        example = self.selector.example(shared, history)
+        t1 = time.perf_counter()
+        selection = self.selector.choose(example)
+        t2 = time.perf_counter()
+        results = []
+        for name, budget in selection.plan.budgets:
+            try:
+                results.append(self.strategies[name].retrieve(q, context, k=budget))
+            except Exception as exc:  # one failing strategy must not fail the search
+                log.warning("strategy %r failed on query %r: %s", name, q.text[:80], exc)
+        pool = merge_pool(results)
+        drawn = sum(len(r) for r in results)
+        t3 = time.perf_counter()
+        ranker_name = "rrf"
+        if self.ranker is not None and pool:
+            X = self.featurizer.featurize(q, context, pool)
+            t4 = time.perf_counter()
+            scores = self.ranker.predict(X)
+            order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
+            ranked = [(pool[i].item_id, float(scores[i])) for i in order]
+            ranker_name = "lambdamart"
+        else:
+            t4 = time.perf_counter()
+            ranked = reciprocal_rank_fusion(pool)[:k]
+        t5 = time.perf_counter()
+        items = tuple(ScoredItem(i, s, r) for r, (i, s) in enumerate(ranked, start=1))
+        with self._lock:
+            self._seq += 1
+            request_id = f"{self._prefix}-{self._seq}"
+            self._pending[request_id] = _Pending(
+                q,
+                context,
+                selection,
+                {r.strategy: set(r.item_ids) for r in results},
+                tuple(i.item_id for i in items),
+                drawn,
+                (t3 - t2) * 1000.0,
+            )
+            while len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+        if self.event_log is not None:
+            self._log_request(request_id, q, context, selection, pool, items)
+        t6 = time.perf_counter()
+        timings = {
+            "features": (t1 - t0) * 1e3,
+            "select": (t2 - t1) * 1e3,
+            "retrieve": (t3 - t2) * 1e3,
+            "complete": (t4 - t3) * 1e3,
+            "rank": (t5 - t4) * 1e3,
+            "log": (t6 - t5) * 1e3,
+            "total": (t6 - t0) * 1e3,
+        }
+        return SearchResponse(
+            request_id,
+            items,
+            selection.plan.id,
+            selection.probability,
+            selection.probabilities,
+            tuple(pool),
+            drawn,
+            ranker_name,
+            timings,
+        )
+
+    def inclusion_probabilities(
+        self, selection: Selection, pool: Sequence[PooledItem]
+    ) -> list[float]:
+        """Probability that each pool item would have been drawn, summed over plans.
+
+        An item found by strategy ``s`` at rank ``r`` is drawn by every plan whose
+        budget for ``s`` is at least ``r``. Ranks are known for the strategies the
+        chosen plan called, so for items other strategies might also have found
+        the value is a lower bound.
+
+        Parameters
+        ----------
+        selection : Selection
+            The decision.
+        pool : sequence of PooledItem
+            Its pool.
+
+        Returns
+        -------
+        list of float
+            One probability per pool item.
+        """
+        plans = self.selector.plans
+        probs = [selection.probabilities[p.id] for p in plans]
+        budgets = [dict(p.budgets) for p in plans]
+        out = []
+        for item in pool:
+            total = 0.0
+            for pr, b in zip(probs, budgets):
+                if any(b.get(s, 0) >= r for s, r in item.ranks.items()):
+                    total += pr
+            out.append(min(max(total, selection.probabilities[selection.plan.id]), 1.0))
+        return out
+
+    def _log_request(
+        self,
+        request_id: str,
+        q: Query,
+        context: Context | None,
+        selection: Selection,
+        pool: Sequence[PooledItem],
+        items: Sequence[ScoredItem],
+    ) -> None:
+        assert self.event_log is not None
+        incl = self.inclusion_probabilities(selection, pool)
+        ctx: dict[str, object] = {}
+        if context is not None:
+            ctx = {
+                "user_id": context.user_id,
+                "timestamp": context.timestamp,
+                "device": context.device,
+                "locale": context.locale,
+                "features": dict(context.features),
+            }
+        try:
+            self.event_log.append_request(
+                RequestRecord(
+                    request_id=request_id,
+                    timestamp=context.timestamp
+                    if context is not None and context.timestamp is not None
+                    else time.time(),
+                    query=q.text,
+                    context=ctx,
+                    action=selection.plan.id,
+                    propensity=selection.probability,
+                    action_probs=selection.probabilities,
+                    pool=tuple(
+                        PoolEntry(
+                            item_id=p.item_id,
+                            strategies=p.strategies,
+                            ranks=p.ranks,
+                            scores=p.scores,
+                            inclusion_probability=pi,
+                        )
+                        for p, pi in zip(pool, incl)
+                    ),
+                    ranking=tuple(i.item_id for i in items),
+                    policy="engine",
+                )
+            )
+        except Exception as exc:  # logging must never fail a search
+            log.warning("could not log request %s: %s", request_id, exc)
+
+    # --------------------------------------------------------------- feedback
+    def feedback(self, request_id: str, events: Sequence[Engagement]) -> FeedbackResult:
+        """Record engagements with a response and update the online learners.
+
+        The bandit learns once per request, on its first feedback; later feedback
+        for the same request is logged but does not update it again.
+
+        Parameters
+        ----------
+        request_id : str
+            From :attr:`SearchResponse.request_id`.
+        events : sequence of Engagement
+            What the user did (an empty sequence means: shown, nothing engaged).
+
+        Returns
+        -------
+        FeedbackResult
+            The reward, whether the learners were updated, and the ids of ignored
+            events (items that were not shown).
+
+        Raises
+        ------
+        UnknownNameError
+            If the request id is unknown (never issued, or dropped after
+            ``max_pending`` newer requests).
+        """
+        with self._lock:
+            pending = self._pending.get(request_id)
+            if pending is None:
+                raise UnknownNameError(
+                    f"unknown request id {request_id!r}: not issued by this engine, or older than "
+                    f"the last {self.max_pending} requests"
+                )
+            first = not pending.learned
+            pending.learned = True
+        shown = {item: pos for pos, item in enumerate(pending.ranking, start=1)}
+        ignored = tuple(e.item_id for e in events if e.item_id not in shown)
+        if ignored:
+            log.warning(
+                "feedback for request %s names items that were not shown: %s",
+                request_id,
+                list(ignored)[:5],
+            )
+        valid = [e for e in events if e.item_id in shown]
+        if self.event_log is not None and valid:
+            ts = (
+                pending.context.timestamp
+                if pending.context is not None and pending.context.timestamp
+                else time.time()
+            )
+            try:
+                self.event_log.append_feedback_many(
+                    [
+                        FeedbackRecord(
+                            request_id=request_id,
+                            item_id=e.item_id,
+                            kind=e.kind,
+                            position=shown[e.item_id],
+                            timestamp=ts + 1.0,
+                        )
+                        for e in valid
+                    ]
+                )
+            except Exception as exc:
+                log.warning("could not log feedback for %s: %s", request_id, exc)
+        reward = self.reward(pending, valid, shown)
+        if not first:
+            log.warning(
+                "duplicate feedback for request %s: logged, learners not updated again", request_id
+            )
+            return FeedbackResult(request_id, reward, False, ignored)
+        self.selector.learn(pending.selection, reward)
+        engaged = {e.item_id for e in valid if e.kind in POSITIVE}
+        if engaged:
+            self.stats.observe(
+                pending.query,
+                {s: bool(items & engaged) for s, items in pending.pool_by_strategy.items()},
+            )
+        self.users.observe(
+            pending.context.user_id if pending.context else None, float(bool(engaged))
+        )
+        return FeedbackResult(request_id, reward, True, ignored)
+
+    def reward(
+        self, pending: _Pending, events: Sequence[Engagement], shown: Mapping[str, int]
+    ) -> float:
+        """Gain of the best-placed positive engagement minus the retrieval cost."""
+        positions = [shown[e.item_id] for e in events if e.kind in POSITIVE and e.item_id in shown]
+        gain = 1.0 / math.log2(1 + min(positions)) if positions else 0.0
+        cfg = self.reward_config
+        return (
+            gain
+            - cfg.cost_per_candidate * pending.candidates
+            - cfg.cost_per_ms * pending.retrieve_ms
+        )
+
+    # ---------------------------------------------------------------- ranking
+    def training_set(
+        self,
+        queries: Sequence[Query],
+        qrels: Mapping[str, Mapping[str, int]],
+        *,
+        plan: Plan | None = None,
+        contexts: Sequence[Context | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Build (X, y, groups) from judged queries by running a plan (default: the largest).
+
+        Parameters
+        ----------
+        queries : sequence of Query
+            Queries with ids present in ``qrels``.
+        qrels : Mapping[str, Mapping[str, int]]
+            Relevance by query id and item id.
+        plan : Plan, optional
+            The plan whose pool is ranked (default: the plan with the largest total budget).
+        contexts : sequence of Context, optional
+            One per query.
+
+        Returns
+        -------
+        tuple
+            Features, labels, group sizes (queries whose pool is empty are skipped).
+        """
+        plan = plan or max(self.selector.plans, key=lambda p: (p.total_budget, len(p.budgets)))
+        Xs, ys, groups = [], [], []
+        for i, q in enumerate(queries):
+            if q.id is None or q.id not in qrels:
+                raise UnknownNameError(f"query {q.text[:60]!r} has no id in qrels")
+            ctx = contexts[i] if contexts is not None else None
+            results = [self.strategies[s].retrieve(q, ctx, k=b) for s, b in plan.budgets]
+            pool = merge_pool(results)
+            if not pool:
+                continue
+            rel = qrels[q.id]
+            Xs.append(self.featurizer.featurize(q, ctx, pool))
+            ys.append(np.array([rel.get(p.item_id, 0) for p in pool], dtype=np.int32))
+            groups.append(len(pool))
+        if not groups:
+            raise InvalidInputError("no query produced a pool: nothing to train on")
+        return np.vstack(Xs), np.concatenate(ys), groups
+
+    def train_ranker(
+        self,
+        queries: Sequence[Query],
+        qrels: Mapping[str, Mapping[str, int]],
+        *,
+        plan: Plan | None = None,
+        **params: Any,
+    ) -> LambdaMARTRanker:
+        """Train a LambdaMART ranker from relevance judgements and install it.
+
+        Parameters
+        ----------
+        queries : sequence of Query
+            Judged queries.
+        qrels : Mapping[str, Mapping[str, int]]
+            Judgements.
+        plan : Plan, optional
+            The plan whose pools are used (default: the largest).
+        **params
+            :class:`LambdaMARTRanker` settings.
+
+        Returns
+        -------
+        LambdaMARTRanker
+            The trained ranker (also ``self.ranker``).
+        """
+        X, y, groups = self.training_set(queries, qrels, plan=plan)
+        ranker = LambdaMARTRanker(feature_names=self.featurizer.feature_names, **params).fit(
+            X, y, groups
+        )
+        self.ranker = ranker
+        return ranker
+
+    # ---------------------------------------------------------------- save/load
+    def save(self, folder: str | Path) -> Path:
+        """Save strategies, selector, ranker and statistics with a checksummed manifest, atomically.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Destination; an existing engine there is replaced only once the new one is complete.
+
+        Returns
+        -------
+        Path
+            The folder.
+        """
+        with atomic_dir(folder) as tmp:
+            for name, s in self.strategies.items():
+                s.save(tmp / "strategies" / name)
+            (tmp / "selector").mkdir()
+            self.selector.save(tmp / "selector")
+            if self.ranker is not None:
+                (tmp / "ranker").mkdir()
+                self.ranker.save(tmp / "ranker")
+            atomic_write_json(
+                tmp / "state.json",
+                {
+                    "stats": self.stats.to_dict(),
+                    "users": self.users.to_dict(),
+                    "reward": {
+                        "cost_per_candidate": self.reward_config.cost_per_candidate,
+                        "cost_per_ms": self.reward_config.cost_per_ms,
+                    },
+                    "strategies": list(self.strategies),
+                },
+            )
+            files = {
+                str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+            }
+            atomic_write_json(
+                tmp / MANIFEST,
+                {
+                    "format": ENGINE_FORMAT,
+                    "format_version": ENGINE_FORMAT_VERSION,
+                    "created": time.time(),
+                    "catalog_items": len(self.catalog),
+                    "files": files,
+                },
+            )
+        return Path(folder)
+
+    @classmethod
+    def load(
+        cls, folder: str | Path, catalog: Catalog, *, event_log: EventLog | None = None
+    ) -> Engine:
+        """Load an engine saved by :meth:`save`, checking every file against the manifest.
+
+        Parameters
+        ----------
+        folder : str or Path
+            The saved engine.
+        catalog : Catalog
+            The catalog it was built on (same items, same order).
+        event_log : EventLog, optional
+            Where to log from now on.
+
+        Returns
+        -------
+        Engine
+            The engine.
+
+        Raises
+        ------
+        CorruptModelError
+            Naming the missing or altered file.
+        """
+        from strategies.registry import load_strategy
+
+        path = Path(folder)
+        manifest = read_json(path / MANIFEST, what="engine manifest")
+        if (
+            manifest.get("format") != ENGINE_FORMAT
+            or manifest.get("format_version") != ENGINE_FORMAT_VERSION
+        ):
+            raise CorruptModelError(
+                f"{str(path / MANIFEST)!r} is not an ltrr engine manifest of version {ENGINE_FORMAT_VERSION}"
+            )
+        for rel, digest in manifest.get("files", {}).items():
+            f = path / rel
+            if not f.is_file():
+                raise CorruptModelError(f"saved engine file {rel!r} is missing from {str(path)!r}")
+            if _sha256(f) != digest:
+                raise CorruptModelError(
+                    f"saved engine file {rel!r} in {str(path)!r} was altered (checksum mismatch)"
+                )
+        if manifest.get("catalog_items") != len(catalog):
+            raise CorruptModelError(
+                f"engine in {str(path)!r} was built on {manifest.get('catalog_items')} items; "
+                f"the catalog given has {len(catalog)}"
+            )
+        state = read_json(path / "state.json", what="engine state")
+        strategies = {n: load_strategy(path / "strategies" / n) for n in state["strategies"]}
+        for n, s in strategies.items():
+            if s.item_ids_ != catalog.ids:
+                raise CorruptModelError(
+                    f"strategy {n!r} in {str(path)!r} indexes other items than the catalog"
+                )
+        selector = PlanSelector.load(path / "selector")
+        ranker = LambdaMARTRanker.load(path / "ranker") if (path / "ranker").is_dir() else None
+        engine = cls(
+            catalog,
+            strategies,
+            selector=selector,
+            ranker=ranker,
+            event_log=event_log,
+            reward=RewardConfig(**state["reward"]),
+        )
+        engine.stats = PerformanceStats.from_dict(state["stats"])
+        engine.users = UserHistory.from_dict(state["users"])
+        return engine
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,353 @@
+"""Ranking the merged pool: feature completion and a LightGBM LambdaMART ranker.
+
+:class:`PoolFeaturizer` turns a pool into a feature matrix: provenance (which
+strategies found each item, at which rank and score), completed similarities
+(lexical and embedding scores for *every* pool item, not only those the
+matching strategy returned), reciprocal-rank fusion, item features (popularity,
+age, field matches) and context. :class:`LambdaMARTRanker` is LightGBM's
+``lambdarank`` on those features; until one is trained, the engine orders the
+pool by reciprocal-rank fusion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
+from ltrr.fusion import RRF_K, PooledItem
+from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
+from ltrr.text import Tokenizer
+from ltrr.types import Catalog, Context, Query
+
+__all__ = ["LambdaMARTRanker", "PoolFeaturizer"]
+
+Matrix = npt.NDArray[np.float32]
+
+
+class PoolFeaturizer:
+    """Compute ranking features for the items of a pool.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items (for popularity, age and field matches).
+    strategies : Mapping[str, Any]
+        The engine's strategies by name; those with a ``score_items(query,
+        positions)`` method get completed similarities.
+    match_fields : sequence of str, optional
+        Text fields whose query-term overlap is a feature (default: every catalog field).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        strategies: Mapping[str, Any],
+        *,
+        match_fields: Sequence[str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.strategy_names = list(strategies)
+        self._scorers = {
+            n: s for n, s in strategies.items() if callable(getattr(s, "score_items", None))
+        }
+        fields = list(match_fields) if match_fields is not None else list(catalog.field_names)
+        catalog.check_fields(fields)
+        self.match_fields = fields
+        self.tokenizer = Tokenizer()
+        self._field_terms = [
+            [frozenset(self.tokenizer.tokenize(item.fields.get(f, ""))) for item in catalog]
+            for f in fields
+        ]
+        pop = catalog.popularity()
+        top = float(pop.max()) if len(pop) else 0.0
+        self._popularity = (
+            np.log1p(pop) / math.log1p(top) if top > 0 else np.zeros_like(pop)
+        ).astype(np.float32)
+        self._created = np.array(
+            [np.nan if item.created_at is None else item.created_at for item in catalog],
+            dtype=np.float64,
+        )
+        names: list[str] = []
+        for s in self.strategy_names:
+            names += [f"{s}_found", f"{s}_rank", f"{s}_score"]
+            if s in self._scorers:
+                names.append(f"{s}_sim")
+        names += ["rrf", "n_found", "popularity", "age_days"]
+        names += [f"match_{f}" for f in fields]
+        names += ["q_tokens", "hour", "mobile", "voice"]
+        self.feature_names = names
+
+    def featurize(
+        self, query: Query, context: Context | None, pool: Sequence[PooledItem]
+    ) -> Matrix:
+        """Return the feature matrix of a pool (one row per item, :attr:`feature_names` columns).
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+        context : Context, optional
+            The request context.
+        pool : sequence of PooledItem
+            The merged pool.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (len(pool), n_features)
+            Features; missing values are NaN (LightGBM treats them as missing).
+        """
+        n = len(pool)
+        X = np.full((n, len(self.feature_names)), np.nan, dtype=np.float32)
+        if n == 0:
+            return X
+        positions = np.fromiter(
+            (self.catalog.index_of(p.item_id) for p in pool), dtype=np.int64, count=n
+        )
+        col = 0
+        for s in self.strategy_names:
+            ranks = np.array([p.ranks.get(s, np.nan) for p in pool], dtype=np.float32)
+            X[:, col] = np.isfinite(ranks)
+            X[:, col + 1] = ranks
+            X[:, col + 2] = np.array([p.scores.get(s, np.nan) for p in pool], dtype=np.float32)
+            col += 3
+            if s in self._scorers:
+                X[:, col] = self._scorers[s].score_items(query, positions)
+                col += 1
+        X[:, col] = [sum(1.0 / (RRF_K + r) for r in p.ranks.values()) for p in pool]
+        X[:, col + 1] = [len(p.ranks) for p in pool]
+        X[:, col + 2] = self._popularity[positions]
+        if context is not None and context.timestamp is not None:
+            X[:, col + 3] = (context.timestamp - self._created[positions]) / 86_400.0
+        col += 4
+        terms = set(self.tokenizer.tokenize(query.text))
+        for f_terms in self._field_terms:
+            if terms:
+                X[:, col] = [len(terms & f_terms[i]) / len(terms) for i in positions.tolist()]
+            col += 1
+        X[:, col] = len(query.text.split())
+        if context is not None:
+            hour = context.features.get("hour")
+            if hour is not None:
+                X[:, col + 1] = float(hour)
+            X[:, col + 2] = float(context.device in ("mobile", "app"))
+            X[:, col + 3] = float(context.device == "voice")
+        return X
+
+
+class LambdaMARTRanker:
+    """LightGBM LambdaMART (``objective="lambdarank"``) over pool features.
+
+    Parameters
+    ----------
+    feature_names : sequence of str
+        Column names of the feature matrices.
+    n_estimators : int
+        Boosting rounds (default 300).
+    learning_rate : float
+        Shrinkage (default 0.05).
+    num_leaves : int
+        Leaves per tree (default 31).
+    min_data_in_leaf : int
+        Minimum rows per leaf (default 20).
+    eval_at : int
+        nDCG cut-off optimised (default 10).
+    seed : int
+        Random seed (default 0).
+    """
+
+    def __init__(
+        self,
+        *,
+        feature_names: Sequence[str],
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_data_in_leaf: int = 20,
+        eval_at: int = 10,
+        seed: int = 0,
+    ) -> None:
+        if not feature_names:
+            raise InvalidInputError("feature_names must name at least one feature")
+        for pname, value in (
+            ("n_estimators", n_estimators),
+            ("num_leaves", num_leaves),
+            ("min_data_in_leaf", min_data_in_leaf),
+            ("eval_at", eval_at),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{pname} must be an integer >= 1, got {value!r}")
+        if not math.isfinite(learning_rate) or learning_rate <= 0:
+            raise InvalidInputError(
+                f"learning_rate must be a finite number > 0, got {learning_rate!r}"
+            )
+        self.feature_names = list(feature_names)
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_data_in_leaf = min_data_in_leaf
+        self.eval_at = eval_at
+        self.seed = seed
+        self.booster_: Any = None
+        self.n_train_groups_ = 0
+
+    def params(self) -> dict[str, Any]:
+        """Return the LightGBM parameters used for training."""
+        return {
+            "objective": "lambdarank",
+            "metric": "ndcg",
+            "eval_at": [self.eval_at],
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "seed": self.seed,
+            "deterministic": True,
+            "num_threads": 1,
+            "verbosity": -1,
+        }
+
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        group: Sequence[int],
+        *,
+        position: npt.ArrayLike | None = None,
+    ) -> LambdaMARTRanker:
+        """Train on grouped rows (one group per query).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            Features.
+        y : array-like of shape (n_rows,)
+            Relevance labels (non-negative integers).
+        group : sequence of int
+            Rows per query, in order; sums to ``n_rows``.
+        position : array-like of shape (n_rows,), optional
+            0-based display position of each row, for LightGBM's unbiased
+            LambdaMART (position-bias correction from click logs).
+
+        Returns
+        -------
+        LambdaMARTRanker
+            ``self``.
+        """
+        import lightgbm as lgb
+
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise InvalidInputError(
+                f"X must have shape (n_rows, {len(self.feature_names)}), got {X.shape}"
+            )
+        if y.shape != (X.shape[0],) or not np.all(np.isfinite(y)) or np.any(y < 0):
+            raise InvalidInputError(f"y must hold {X.shape[0]} finite labels >= 0")
+        if sum(group) != X.shape[0] or any(g < 1 for g in group):
+            raise InvalidInputError(
+                f"group sizes must be >= 1 and sum to the {X.shape[0]} rows, got a sum of {sum(group)}"
+            )
+        data = lgb.Dataset(
+            X,
+            label=y.astype(np.int32),
+            group=list(group),
+            position=None if position is None else np.asarray(position, dtype=np.int32),
+            feature_name=[_lgb_name(n) for n in self.feature_names],
+            free_raw_data=True,
+        )
+        self.booster_ = lgb.train(self.params(), data, num_boost_round=self.n_estimators)
+        self.n_train_groups_ = len(group)
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the ranker has been trained or loaded."""
+        return self.booster_ is not None
+
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Score rows (higher ranks first).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            Features.
+
+        Returns
+        -------
+        numpy.ndarray of float64
+            One score per row.
+        """
+        if self.booster_ is None:
+            raise NotFittedError("LambdaMARTRanker is not trained; call fit(...) or load(folder)")
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise InvalidInputError(
+                f"X must have shape (n_rows, {len(self.feature_names)}), got {X.shape}"
+            )
+        if X.shape[0] == 0:
+            return np.empty(0)
+        scores: npt.NDArray[np.float64] = self.booster_.predict(X, num_threads=1)
+        return scores
+
+    def feature_importance(self) -> dict[str, float]:
+        """Return each feature's total gain, largest first."""
+        if self.booster_ is None:
+            raise NotFittedError("LambdaMARTRanker is not trained")
+        gains = self.booster_.feature_importance(importance_type="gain")
+        pairs = sorted(zip(self.feature_names, gains.tolist()), key=lambda t: -t[1])
+        return {n: float(g) for n, g in pairs}
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``ranker.json`` and ``ranker.txt`` (LightGBM text model) into ``folder``."""
+        if self.booster_ is None:
+            raise NotFittedError("LambdaMARTRanker is not trained; nothing to save")
+        path = Path(folder)
+        atomic_write_bytes(path / "ranker.txt", self.booster_.model_to_string().encode())
+        atomic_write_json(
+            path / "ranker.json",
+            {
+                "class": type(self).__name__,
+                "feature_names": self.feature_names,
+                "n_estimators": self.n_estimators,
+                "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves,
+                "min_data_in_leaf": self.min_data_in_leaf,
+                "eval_at": self.eval_at,
+                "seed": self.seed,
+                "n_train_groups": self.n_train_groups_,
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> LambdaMARTRanker:
+        """Read a ranker written by :meth:`save`."""
+        import lightgbm as lgb
+
+        path = Path(folder)
+        meta = read_json(path / "ranker.json", what="ranker description")
+        model = path / "ranker.txt"
+        if not model.is_file():
+            raise CorruptModelError(f"ranker model {str(model)!r} is missing")
+        try:
+            n_groups = int(meta.pop("n_train_groups", 0))
+            meta.pop("class", None)
+            obj = cls(**meta)
+            obj.booster_ = lgb.Booster(model_str=model.read_text())
+        except (TypeError, ValueError, lgb.basic.LightGBMError) as exc:
+            raise CorruptModelError(f"ranker in {str(path)!r} is unreadable: {exc}") from None
+        if obj.booster_.num_feature() != len(obj.feature_names):
+            raise CorruptModelError(
+                f"ranker in {str(path)!r} expects {obj.booster_.num_feature()} features, "
+                f"its description names {len(obj.feature_names)}"
+            )
+        obj.n_train_groups_ = n_groups
+        return obj
+
+
+def _lgb_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)

@@ -1,0 +1,317 @@
+"""Plan selection with a Vowpal Wabbit contextual bandit (``cb_explore_adf``).
+
+Each request is one multi-line example: shared request features, then one line
+per plan (action). VW returns a probability for every plan; the selector samples
+one with its own seeded generator and keeps the probability, so every decision
+can be logged with its propensity and the full distribution. Learning uses the
+cost ``-reward`` of the chosen plan once feedback arrives.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.features import Features, _ns, plan_features
+from ltrr.io import atomic_write_json, read_json
+from ltrr.plans import Plan, plan_grid
+
+__all__ = ["EXPLORATIONS", "PlanSelector", "Selection", "default_plans"]
+
+#: Exploration algorithms and their VW arguments (``{}`` fields are selector settings).
+EXPLORATIONS: dict[str, str] = {
+    "epsilon": "--epsilon {epsilon}",
+    "softmax": "--softmax --lambda {softmax_lambda}",
+    "bag": "--bag {bag} --epsilon {epsilon}",
+    "cover": "--cover {cover} --epsilon {epsilon}",
+    "squarecb": "--squarecb --gamma_scale {gamma_scale}",
+    "regcb": "--regcb",
+}
+
+
+def default_plans(
+    strategies: Sequence[str],
+    budgets: Sequence[int] = (0, 10, 30, 100),
+    *,
+    max_plans: int = 32,
+) -> list[Plan]:
+    """Return the default plan space: a budget grid per strategy, pruned to ``max_plans``.
+
+    Pruning keeps every single-strategy plan and the all-strategies plans with equal
+    budgets, then fills up with the remaining plans by increasing total budget.
+
+    Parameters
+    ----------
+    strategies : sequence of str
+        Strategy names.
+    budgets : sequence of int
+        Budgets per strategy (0 = not called).
+    max_plans : int
+        Size cap (default 32).
+
+    Returns
+    -------
+    list of Plan
+        The plans, sorted by total budget.
+    """
+    grid = plan_grid(strategies, budgets)
+    if len(grid) <= max_plans:
+        return grid
+    keep: dict[str, Plan] = {}
+    positive = sorted(b for b in set(budgets) if b > 0)
+    for p in grid:
+        if len(p.budgets) == 1 or (
+            len(p.budgets) == len(strategies) and len({b for _, b in p.budgets}) == 1
+        ):
+            keep[p.id] = p
+    for p in grid:
+        if len(keep) >= max_plans:
+            break
+        keep.setdefault(p.id, p)
+    del positive
+    return sorted(keep.values(), key=lambda p: (p.total_budget, p.id))[:max_plans]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A chosen plan with its probability and the full distribution.
+
+    Attributes
+    ----------
+    index : int
+        Position of the plan in the selector's plan list.
+    plan : Plan
+        The plan.
+    probability : float
+        Probability with which it was drawn.
+    probabilities : dict of str to float
+        Every plan's probability, by plan id.
+    example : list of str
+        The unlabelled VW example (kept to learn from later).
+    """
+
+    index: int
+    plan: Plan
+    probability: float
+    probabilities: dict[str, float]
+    example: list[str]
+
+
+class PlanSelector:
+    """Choose a retrieval plan per request with VW's ``cb_explore_adf``.
+
+    Parameters
+    ----------
+    plans : sequence of Plan
+        The action space.
+    source_types : Mapping[str, str]
+        Source type of each strategy.
+    exploration : str
+        One of :data:`EXPLORATIONS` (default "squarecb").
+    epsilon, softmax_lambda, bag, cover, gamma_scale : float or int
+        Exploration settings (defaults 0.05, 10, 5, 3, 10).
+    learning_rate : float
+        VW learning rate (default 0.5).
+    interactions : sequence of str
+        Quadratic interactions between shared and action namespaces (default
+        ``QA CA UA KA``: request features times plan features).
+    seed : int
+        Seed of the plan sampling and of VW.
+    """
+
+    def __init__(
+        self,
+        plans: Sequence[Plan],
+        source_types: Mapping[str, str],
+        *,
+        exploration: str = "squarecb",
+        epsilon: float = 0.05,
+        softmax_lambda: float = 10.0,
+        bag: int = 5,
+        cover: int = 3,
+        gamma_scale: float = 10.0,
+        learning_rate: float = 0.5,
+        interactions: Sequence[str] = ("QA", "CA", "UA", "KA", "QP"),
+        seed: int = 0,
+    ) -> None:
+        if exploration not in EXPLORATIONS:
+            raise UnknownNameError(
+                f"unknown exploration {exploration!r}; expected one of {sorted(EXPLORATIONS)}"
+            )
+        if not plans:
+            raise InvalidInputError("plans must hold at least one Plan")
+        if not 0.0 <= epsilon <= 1.0:
+            raise InvalidInputError(f"epsilon must lie in [0, 1], got {epsilon!r}")
+        if not math.isfinite(learning_rate) or learning_rate <= 0:
+            raise InvalidInputError(
+                f"learning_rate must be a finite number > 0, got {learning_rate!r}"
+            )
+        ids = [p.id for p in plans]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError(f"plans must be distinct, got {ids}")
+        self.plans = list(plans)
+        self.source_types = dict(source_types)
+        self.exploration = exploration
+        self.settings: dict[str, Any] = {
+            "epsilon": epsilon,
+            "softmax_lambda": softmax_lambda,
+            "bag": bag,
+            "cover": cover,
+            "gamma_scale": gamma_scale,
+            "learning_rate": learning_rate,
+            "interactions": list(interactions),
+            "seed": seed,
+        }
+        self.max_total = max(p.total_budget for p in self.plans)
+        self._static = [
+            _ns("A", plan_features(p, self.source_types, max_total=self.max_total)["A"])
+            for p in self.plans
+        ]
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self.n_learned_ = 0
+        self._vw = self._workspace(None)
+
+    def vw_args(self) -> str:
+        """Return the VW command line this selector uses."""
+        s = self.settings
+        explore = EXPLORATIONS[self.exploration].format(**s)
+        inter = " ".join(f"-q {i}" for i in s["interactions"])
+        return (
+            f"--cb_explore_adf {explore} {inter} -l {s['learning_rate']} --random_seed {s['seed']} "
+            "--quiet --noconstant"
+        )
+
+    def _workspace(self, model_file: Path | None) -> Any:
+        import vowpalwabbit
+
+        args = self.vw_args() + (f" -i {model_file}" if model_file is not None else "")
+        return vowpalwabbit.Workspace(args)
+
+    def example(
+        self, shared: Mapping[str, Features], history: Mapping[str, tuple[float, float]] | None
+    ) -> list[str]:
+        """Build the unlabelled multi-line example of one request.
+
+        Parameters
+        ----------
+        shared : Mapping[str, Features]
+            Request features by namespace.
+        history : Mapping[str, (float, float)], optional
+            Per-strategy performance for this query and its shape.
+
+        Returns
+        -------
+        list of str
+            VW lines.
+        """
+        lines = ["shared " + " ".join(_ns(n, f) for n, f in shared.items() if f)]
+        for plan, static in zip(self.plans, self._static):
+            perf = ""
+            if history:
+                feats = {
+                    f"{name}_{kind}": value
+                    for name, _ in plan.budgets
+                    if name in history
+                    for kind, value in zip(("q", "shape"), history[name])
+                }
+                perf = " " + _ns("P", feats) if feats else ""
+            lines.append(static + perf)
+        return lines
+
+    def choose(self, example: list[str]) -> Selection:
+        """Ask VW for the plan distribution and draw a plan.
+
+        Parameters
+        ----------
+        example : list of str
+            From :meth:`example`.
+
+        Returns
+        -------
+        Selection
+            The plan drawn, its probability and the distribution.
+        """
+        with self._lock:
+            pmf = np.asarray(self._vw.predict(example), dtype=np.float64)
+            u = float(self._rng.random())
+        if pmf.shape != (len(self.plans),) or not np.all(np.isfinite(pmf)) or pmf.sum() <= 0:
+            pmf = np.full(len(self.plans), 1.0 / len(self.plans))
+        pmf = pmf / pmf.sum()
+        i = min(int(np.searchsorted(np.cumsum(pmf), u, side="right")), len(self.plans) - 1)
+        while pmf[i] <= 0:  # never draw a zero-probability plan (float edge)
+            i = (i - 1) % len(self.plans)
+        probs = {p.id: float(q) for p, q in zip(self.plans, pmf)}
+        return Selection(i, self.plans[i], float(pmf[i]), probs, example)
+
+    def learn(self, selection: Selection, reward: float) -> None:
+        """Update the bandit with the reward of a chosen plan.
+
+        Parameters
+        ----------
+        selection : Selection
+            What :meth:`choose` returned.
+        reward : float
+            The observed reward (higher is better); must be finite.
+        """
+        if not math.isfinite(reward):
+            raise InvalidInputError(f"reward must be a finite number, got {reward!r}")
+        lines = list(selection.example)
+        j = selection.index + 1
+        lines[j] = f"0:{-reward:.6g}:{selection.probability:.6g} " + lines[j]
+        with self._lock:
+            self._vw.learn(lines)
+            self.n_learned_ += 1
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``selector.json`` and ``selector.vw`` into ``folder`` (which must exist)."""
+        path = Path(folder)
+        with self._lock:
+            self._vw.save(str(path / "selector.vw"))
+        atomic_write_json(
+            path / "selector.json",
+            {
+                "class": type(self).__name__,
+                "plans": [p.id for p in self.plans],
+                "source_types": self.source_types,
+                "exploration": self.exploration,
+                "settings": self.settings,
+                "n_learned": self.n_learned_,
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PlanSelector:
+        """Read a selector written by :meth:`save`."""
+        path = Path(folder)
+        meta = read_json(path / "selector.json", what="plan selector description")
+        model = path / "selector.vw"
+        if not model.is_file():
+            raise CorruptModelError(f"plan selector model {str(model)!r} is missing")
+        try:
+            s = dict(meta["settings"])
+            obj = cls(
+                [Plan.parse(p) for p in meta["plans"]],
+                meta["source_types"],
+                exploration=meta["exploration"],
+                **s,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptModelError(
+                f"{str(path / 'selector.json')!r} is malformed: {exc}"
+            ) from None
+        try:
+            obj._vw = obj._workspace(model)
+        except Exception as exc:
+            raise CorruptModelError(
+                f"plan selector model {str(model)!r} is unreadable: {exc}"
+            ) from None
+        obj.n_learned_ = int(meta.get("n_learned", 0))
+        return obj
