@@ -45,16 +45,26 @@ def _simulate(args: argparse.Namespace) -> int:
     from ltrr.eventlog import EventLog
     from ltrr.io import atomic_write_json
     from simulators.loop import EventLogSink, evaluate_policy, run_online
-    from simulators.policies import make_policy
+    from simulators.policies import EnginePolicy, make_policy
     from simulators.worlds import make_world
 
     world = make_world(args.world, args.data)
     policy = make_policy(
-        args.policy, world.catalog, cache_dir=args.cache_dir, progress=not args.no_progress
+        args.policy,
+        world.catalog,
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+        judged=world.judgements(),
+        seed=args.seed,
     )
     log = EventLog(args.log) if args.log else None
     try:
-        sink = EventLogSink(log, policy=policy.name) if log is not None else None
+        sink = None
+        if isinstance(policy, EnginePolicy):
+            # the engine logs its own decisions, with inclusion probabilities
+            policy.engine.event_log = log
+        elif log is not None:
+            sink = EventLogSink(log, policy=policy.name)
         report = run_online(
             world,
             policy,

@@ -25,7 +25,7 @@ import numpy as np
 
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog, FeedbackRecord, PoolEntry, RequestRecord
-from ltrr.features import PerformanceStats, UserHistory, request_features
+from ltrr.features import PerformanceStats, UserHistory, query_key, request_features
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.io import atomic_dir, atomic_write_json, read_json
 from ltrr.plans import Plan
@@ -250,7 +250,7 @@ class Engine:
         q = coerce_query(query)
         k = check_k(k)
         user = self.users.get(context.user_id) if context is not None else None
-        shared = request_features(q, context, user=user)
+        shared = request_features(q, context, user=user, seen=self.stats.seen(q))
         history = self.stats.history(q, list(self.strategies))
         example = self.selector.example(shared, history)
         t1 = time.perf_counter()
@@ -267,9 +267,9 @@ class Engine:
         t3 = time.perf_counter()
         ranker_name = "rrf"
         if self.ranker is not None and pool:
-            X = self.featurizer.featurize(q, context, pool)
+            X = self.featurizer.featurize(q, context, pool, dict(selection.plan.budgets))
             t4 = time.perf_counter()
-            scores = self.ranker.predict(X)
+            scores = self.ranker.predict(X, key=query_key(q))
             order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
             ranked = [(pool[i].item_id, float(scores[i])) for i in order]
             ranker_name = "lambdamart"
@@ -472,6 +472,7 @@ class Engine:
             return FeedbackResult(request_id, reward, False, ignored)
         self.selector.learn(pending.selection, reward)
         engaged = {e.item_id for e in valid if e.kind in POSITIVE}
+        self.stats.saw(pending.query)
         if engaged:
             self.stats.observe(
                 pending.query,
@@ -501,10 +502,14 @@ class Engine:
         queries: Sequence[Query],
         qrels: Mapping[str, Mapping[str, int]],
         *,
-        plan: Plan | None = None,
-        contexts: Sequence[Context | None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """Build (X, y, groups) from judged queries by running a plan (default: the largest).
+        extra_plans: int = 2,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+        """Build (X, y, groups, keys) from judged queries.
+
+        Each query contributes the pool of the largest plan and of ``extra_plans``
+        other plans drawn at random, so the ranker learns to read "not found" in
+        the light of each plan's budgets.
 
         Parameters
         ----------
@@ -512,43 +517,64 @@ class Engine:
             Queries with ids present in ``qrels``.
         qrels : Mapping[str, Mapping[str, int]]
             Relevance by query id and item id.
-        plan : Plan, optional
-            The plan whose pool is ranked (default: the plan with the largest total budget).
-        contexts : sequence of Context, optional
-            One per query.
+        extra_plans : int
+            Random plans per query besides the largest (default 2).
+        seed : int
+            Seed of the plan draws.
 
         Returns
         -------
         tuple
-            Features, labels, group sizes (queries whose pool is empty are skipped).
+            Features, labels, group sizes and one query key per group (empty pools are skipped).
         """
-        plan = plan or max(self.selector.plans, key=lambda p: (p.total_budget, len(p.budgets)))
-        Xs, ys, groups = [], [], []
-        for i, q in enumerate(queries):
+        plans = self.selector.plans
+        largest = max(plans, key=lambda p: (p.total_budget, len(p.budgets)))
+        rng = np.random.default_rng(seed)
+        Xs, ys, groups, keys = [], [], [], []
+        for q in queries:
             if q.id is None or q.id not in qrels:
                 raise UnknownNameError(f"query {q.text[:60]!r} has no id in qrels")
-            ctx = contexts[i] if contexts is not None else None
-            results = [self.strategies[s].retrieve(q, ctx, k=b) for s, b in plan.budgets]
-            pool = merge_pool(results)
-            if not pool:
-                continue
             rel = qrels[q.id]
-            Xs.append(self.featurizer.featurize(q, ctx, pool))
-            ys.append(np.array([rel.get(p.item_id, 0) for p in pool], dtype=np.int32))
-            groups.append(len(pool))
+            picks = [largest] + [
+                plans[int(i)] for i in rng.choice(len(plans), size=extra_plans, replace=False)
+            ]
+            full = {
+                name: self.strategies[name].retrieve(q, None, k=b) for name, b in largest.budgets
+            }
+            for plan in picks:
+                results = []
+                for name, b in plan.budgets:
+                    r = full.get(name)
+                    if r is None:
+                        r = full[name] = self.strategies[name].retrieve(
+                            q, None, k=self.selector.max_total
+                        )
+                    results.append(type(r)(r.strategy, r.candidates[:b], r.latency_ms))
+                pool = merge_pool(results)
+                if not pool:
+                    continue
+                Xs.append(self.featurizer.featurize(q, None, pool, dict(plan.budgets)))
+                ys.append(np.array([rel.get(p.item_id, 0) for p in pool], dtype=np.int32))
+                groups.append(len(pool))
+                keys.append(query_key(q))
         if not groups:
             raise InvalidInputError("no query produced a pool: nothing to train on")
-        return np.vstack(Xs), np.concatenate(ys), groups
+        return np.vstack(Xs), np.concatenate(ys), groups, keys
 
     def train_ranker(
         self,
         queries: Sequence[Query],
         qrels: Mapping[str, Mapping[str, int]],
         *,
-        plan: Plan | None = None,
+        extra_plans: int = 2,
+        n_folds: int = 5,
         **params: Any,
     ) -> LambdaMARTRanker:
         """Train a LambdaMART ranker from relevance judgements and install it.
+
+        Cross-fitted by default (``n_folds=5``): a judged query met online is
+        ranked by the fold model that did not see its judgements, so the bandit
+        learns from rankings as good as a new query would get.
 
         Parameters
         ----------
@@ -556,20 +582,23 @@ class Engine:
             Judged queries.
         qrels : Mapping[str, Mapping[str, int]]
             Judgements.
-        plan : Plan, optional
-            The plan whose pools are used (default: the largest).
+        extra_plans : int
+            Random plans per query besides the largest.
+        n_folds : int
+            Cross-fitting folds (1 disables).
         **params
-            :class:`LambdaMARTRanker` settings.
+            Other :class:`LambdaMARTRanker` settings.
 
         Returns
         -------
         LambdaMARTRanker
             The trained ranker (also ``self.ranker``).
         """
-        X, y, groups = self.training_set(queries, qrels, plan=plan)
-        ranker = LambdaMARTRanker(feature_names=self.featurizer.feature_names, **params).fit(
-            X, y, groups
+        X, y, groups, keys = self.training_set(queries, qrels, extra_plans=extra_plans)
+        ranker = LambdaMARTRanker(
+            feature_names=self.featurizer.feature_names, n_folds=n_folds, **params
         )
+        ranker.fit(X, y, groups, group_keys=keys)
         self.ranker = ranker
         return ranker
 

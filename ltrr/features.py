@@ -80,6 +80,7 @@ def request_features(
     *,
     user: tuple[int, float] | None = None,
     understanding: Mapping[str, float] | None = None,
+    seen: int = 0,
 ) -> dict[str, Features]:
     """Return the shared features of a request, by VW namespace.
 
@@ -93,6 +94,8 @@ def request_features(
         The user's number of earlier requests and their mean reward.
     understanding : Mapping[str, float], optional
         Query-understanding signals.
+    seen : int
+        How many earlier requests carried the same query (0: a new query).
 
     Returns
     -------
@@ -109,6 +112,8 @@ def request_features(
         "prefix": float(query.prefix is not None),
         "has_previous": float(bool(query.previous)),
         "question": float(text.rstrip().endswith("?")),
+        "seen": math.log1p(seen),
+        "new_query": float(seen == 0),
     }
     c: Features = {}
     if context is not None:
@@ -245,7 +250,21 @@ class PerformanceStats:
         self._global: dict[str, _Beta] = {}
         self._shape: dict[tuple[str, str], _Beta] = {}
         self._query: OrderedDict[str, dict[str, _Beta]] = OrderedDict()
+        self._seen: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
+
+    def saw(self, query: Query) -> None:
+        """Count one answered request for ``query`` (engaged or not)."""
+        key = query_key(query)
+        with self._lock:
+            self._seen[key] = self._seen.pop(key, 0) + 1
+            if len(self._seen) > self.max_queries:
+                self._seen.popitem(last=False)
+
+    def seen(self, query: Query) -> int:
+        """Return how many answered requests carried ``query`` before."""
+        with self._lock:
+            return self._seen.get(query_key(query), 0)
 
     def observe(self, query: Query, found_by: Mapping[str, bool]) -> None:
         """Record, for one engaged request, which called strategies had found the engaged item.
@@ -316,6 +335,7 @@ class PerformanceStats:
                     [k, {n: [v.hits, v.total] for n, v in d.items()}]
                     for k, d in self._query.items()
                 ],
+                "seen": list(self._seen.items()),
             }
 
     @classmethod
@@ -326,6 +346,8 @@ class PerformanceStats:
             obj._global[k] = _Beta(h, t)
         for s, n, h, t in data["shape"]:
             obj._shape[(s, n)] = _Beta(h, t)
+        for k, n in data.get("seen", []):
+            obj._seen[k] = int(n)
         for k, d in data["query"]:
             obj._query[k] = {n: _Beta(h, t) for n, (h, t) in d.items()}
         return obj

@@ -75,7 +75,7 @@ class PoolFeaturizer:
         )
         names: list[str] = []
         for s in self.strategy_names:
-            names += [f"{s}_found", f"{s}_rank", f"{s}_score"]
+            names += [f"{s}_budget", f"{s}_found", f"{s}_rank", f"{s}_score"]
             if s in self._scorers:
                 names.append(f"{s}_sim")
         names += ["rrf", "n_found", "popularity", "age_days"]
@@ -84,7 +84,11 @@ class PoolFeaturizer:
         self.feature_names = names
 
     def featurize(
-        self, query: Query, context: Context | None, pool: Sequence[PooledItem]
+        self,
+        query: Query,
+        context: Context | None,
+        pool: Sequence[PooledItem],
+        budgets: Mapping[str, int] | None = None,
     ) -> Matrix:
         """Return the feature matrix of a pool (one row per item, :attr:`feature_names` columns).
 
@@ -96,6 +100,9 @@ class PoolFeaturizer:
             The request context.
         pool : sequence of PooledItem
             The merged pool.
+        budgets : Mapping[str, int], optional
+            The plan's budget per strategy (0 or absent: not called), so that "not
+            found" reads differently for a strategy that was not asked.
 
         Returns
         -------
@@ -112,10 +119,11 @@ class PoolFeaturizer:
         col = 0
         for s in self.strategy_names:
             ranks = np.array([p.ranks.get(s, np.nan) for p in pool], dtype=np.float32)
-            X[:, col] = np.isfinite(ranks)
-            X[:, col + 1] = ranks
-            X[:, col + 2] = np.array([p.scores.get(s, np.nan) for p in pool], dtype=np.float32)
-            col += 3
+            X[:, col] = 0.0 if budgets is None else float(budgets.get(s, 0))
+            X[:, col + 1] = np.isfinite(ranks)
+            X[:, col + 2] = ranks
+            X[:, col + 3] = np.array([p.scores.get(s, np.nan) for p in pool], dtype=np.float32)
+            col += 4
             if s in self._scorers:
                 X[:, col] = self._scorers[s].score_items(query, positions)
                 col += 1
@@ -157,6 +165,14 @@ class LambdaMARTRanker:
         Minimum rows per leaf (default 20).
     eval_at : int
         nDCG cut-off optimised (default 10).
+    n_folds : int
+        Cross-fitting folds (default 1: one model). With ``n_folds > 1`` and query
+        keys given to :meth:`fit`, a query seen in training is scored by the model
+        that did not train on it, so its ranking is as good as a new query's would
+        be (no in-sample optimism for a learner that watches the outcomes); other
+        queries are scored by a model trained on everything.
+    num_threads : int
+        LightGBM threads while training (default 0: all cores); prediction uses one.
     seed : int
         Random seed (default 0).
     """
@@ -170,6 +186,8 @@ class LambdaMARTRanker:
         num_leaves: int = 31,
         min_data_in_leaf: int = 20,
         eval_at: int = 10,
+        n_folds: int = 1,
+        num_threads: int = 0,
         seed: int = 0,
     ) -> None:
         if not feature_names:
@@ -179,6 +197,7 @@ class LambdaMARTRanker:
             ("num_leaves", num_leaves),
             ("min_data_in_leaf", min_data_in_leaf),
             ("eval_at", eval_at),
+            ("n_folds", n_folds),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{pname} must be an integer >= 1, got {value!r}")
@@ -192,8 +211,12 @@ class LambdaMARTRanker:
         self.num_leaves = num_leaves
         self.min_data_in_leaf = min_data_in_leaf
         self.eval_at = eval_at
+        self.n_folds = n_folds
+        self.num_threads = num_threads
         self.seed = seed
         self.booster_: Any = None
+        self.fold_boosters_: list[Any] = []
+        self.fold_of_: dict[str, int] = {}
         self.n_train_groups_ = 0
 
     def params(self) -> dict[str, Any]:
@@ -207,7 +230,8 @@ class LambdaMARTRanker:
             "min_data_in_leaf": self.min_data_in_leaf,
             "seed": self.seed,
             "deterministic": True,
-            "num_threads": 1,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
             "verbosity": -1,
         }
 
@@ -218,6 +242,7 @@ class LambdaMARTRanker:
         group: Sequence[int],
         *,
         position: npt.ArrayLike | None = None,
+        group_keys: Sequence[str] | None = None,
     ) -> LambdaMARTRanker:
         """Train on grouped rows (one group per query).
 
@@ -232,6 +257,8 @@ class LambdaMARTRanker:
         position : array-like of shape (n_rows,), optional
             0-based display position of each row, for LightGBM's unbiased
             LambdaMART (position-bias correction from click logs).
+        group_keys : sequence of str, optional
+            A key per group (the normalised query text), needed for cross-fitting.
 
         Returns
         -------
@@ -252,15 +279,36 @@ class LambdaMARTRanker:
             raise InvalidInputError(
                 f"group sizes must be >= 1 and sum to the {X.shape[0]} rows, got a sum of {sum(group)}"
             )
-        data = lgb.Dataset(
-            X,
-            label=y.astype(np.int32),
-            group=list(group),
-            position=None if position is None else np.asarray(position, dtype=np.int32),
-            feature_name=[_lgb_name(n) for n in self.feature_names],
-            free_raw_data=True,
-        )
-        self.booster_ = lgb.train(self.params(), data, num_boost_round=self.n_estimators)
+        pos = None if position is None else np.asarray(position, dtype=np.int32)
+        names = [_lgb_name(n) for n in self.feature_names]
+
+        def train(rows: npt.NDArray[np.bool_] | None, groups: list[int]) -> Any:
+            def sub(a: Any) -> Any:
+                return a if rows is None else a[rows]
+
+            data = lgb.Dataset(
+                sub(X),
+                label=sub(y).astype(np.int32),
+                group=groups,
+                position=None if pos is None else sub(pos),
+                feature_name=names,
+                free_raw_data=True,
+            )
+            return lgb.train(self.params(), data, num_boost_round=self.n_estimators)
+
+        self.booster_ = train(None, list(group))
+        self.fold_boosters_, self.fold_of_ = [], {}
+        if self.n_folds > 1:
+            if group_keys is None or len(group_keys) != len(group):
+                raise InvalidInputError(
+                    f"cross-fitting with n_folds={self.n_folds} needs one key per group ({len(group)})"
+                )
+            folds = [_fold(k, self.n_folds) for k in group_keys]
+            row_fold = np.repeat(np.asarray(folds), list(group))
+            for j in range(self.n_folds):
+                keep = row_fold != j
+                self.fold_boosters_.append(train(keep, [g for g, f in zip(group, folds) if f != j]))
+            self.fold_of_ = dict(zip(group_keys, folds))
         self.n_train_groups_ = len(group)
         return self
 
@@ -269,13 +317,16 @@ class LambdaMARTRanker:
         """Whether the ranker has been trained or loaded."""
         return self.booster_ is not None
 
-    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    def predict(self, X: npt.ArrayLike, *, key: str | None = None) -> npt.NDArray[np.float64]:
         """Score rows (higher ranks first).
 
         Parameters
         ----------
         X : array-like of shape (n_rows, n_features)
             Features.
+        key : str, optional
+            The query's key; a key seen in cross-fitted training selects the model
+            that did not train on it.
 
         Returns
         -------
@@ -291,7 +342,12 @@ class LambdaMARTRanker:
             )
         if X.shape[0] == 0:
             return np.empty(0)
-        scores: npt.NDArray[np.float64] = self.booster_.predict(X, num_threads=1)
+        booster = self.booster_
+        if key is not None and self.fold_boosters_:
+            fold = self.fold_of_.get(key)
+            if fold is not None:
+                booster = self.fold_boosters_[fold]
+        scores: npt.NDArray[np.float64] = booster.predict(X, num_threads=1)
         return scores
 
     def feature_importance(self) -> dict[str, float]:
@@ -308,6 +364,8 @@ class LambdaMARTRanker:
             raise NotFittedError("LambdaMARTRanker is not trained; nothing to save")
         path = Path(folder)
         atomic_write_bytes(path / "ranker.txt", self.booster_.model_to_string().encode())
+        for j, b in enumerate(self.fold_boosters_):
+            atomic_write_bytes(path / f"ranker-fold-{j}.txt", b.model_to_string().encode())
         atomic_write_json(
             path / "ranker.json",
             {
@@ -318,8 +376,11 @@ class LambdaMARTRanker:
                 "num_leaves": self.num_leaves,
                 "min_data_in_leaf": self.min_data_in_leaf,
                 "eval_at": self.eval_at,
+                "n_folds": self.n_folds,
+                "num_threads": self.num_threads,
                 "seed": self.seed,
                 "n_train_groups": self.n_train_groups_,
+                "fold_of": self.fold_of_,
             },
         )
 
@@ -335,10 +396,17 @@ class LambdaMARTRanker:
             raise CorruptModelError(f"ranker model {str(model)!r} is missing")
         try:
             n_groups = int(meta.pop("n_train_groups", 0))
+            fold_of = {str(k): int(v) for k, v in meta.pop("fold_of", {}).items()}
             meta.pop("class", None)
             obj = cls(**meta)
             obj.booster_ = lgb.Booster(model_str=model.read_text())
-        except (TypeError, ValueError, lgb.basic.LightGBMError) as exc:
+            if fold_of:
+                obj.fold_boosters_ = [
+                    lgb.Booster(model_str=(path / f"ranker-fold-{j}.txt").read_text())
+                    for j in range(obj.n_folds)
+                ]
+                obj.fold_of_ = fold_of
+        except (TypeError, ValueError, OSError, lgb.basic.LightGBMError) as exc:
             raise CorruptModelError(f"ranker in {str(path)!r} is unreadable: {exc}") from None
         if obj.booster_.num_feature() != len(obj.feature_names):
             raise CorruptModelError(
@@ -347,6 +415,13 @@ class LambdaMARTRanker:
             )
         obj.n_train_groups_ = n_groups
         return obj
+
+
+def _fold(key: str, n_folds: int) -> int:
+    """Stable fold of a query key (a hash, not Python's per-process ``hash``)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % n_folds
 
 
 def _lgb_name(name: str) -> str:

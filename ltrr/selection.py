@@ -38,7 +38,7 @@ EXPLORATIONS: dict[str, str] = {
 
 def default_plans(
     strategies: Sequence[str],
-    budgets: Sequence[int] = (0, 10, 30, 100),
+    budgets: Sequence[int] = (0, 10, 30, 50, 100),
     *,
     max_plans: int = 32,
 ) -> list[Plan]:

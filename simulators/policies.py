@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.plans import Plan, plan_grid
@@ -54,6 +55,8 @@ class Decision:
         Candidates requested from strategies in all (the cost).
     timings_ms : Mapping[str, float]
         Time per stage in milliseconds.
+    request_id : str, optional
+        The id the policy gave the request (the engine's, for feedback).
     """
 
     ranking: tuple[str, ...]
@@ -63,6 +66,7 @@ class Decision:
     pool: tuple[PooledItem, ...] = ()
     candidates_drawn: int = 0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    request_id: str | None = None
 
 
 class Policy(ABC):
@@ -240,12 +244,49 @@ class PlanPolicy(Policy):
         return None
 
 
+class EnginePolicy(Policy):
+    """Run an :class:`~ltrr.engine.Engine` as a policy: search, then feed engagements back.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (it learns online from :meth:`learn`).
+    name : str
+        Name in reports (default "engine").
+    """
+
+    def __init__(self, engine: Engine, *, name: str = "engine") -> None:
+        self.engine = engine
+        self.name = name
+
+    def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
+        """Search with the engine (its selector draws with its own seeded generator)."""
+        r = self.engine.search(query, context, k)
+        return Decision(
+            tuple(r.item_ids),
+            r.plan,
+            r.probability,
+            r.probabilities,
+            r.pool,
+            r.candidates_drawn,
+            r.timings_ms,
+            r.request_id,
+        )
+
+    def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
+        """Send the engagements to the engine (it computes its own reward)."""
+        if decision.request_id is not None:
+            self.engine.feedback(decision.request_id, engagements)
+
+
 #: Names accepted by :func:`make_policy`, with what they run.
 POLICY_NAMES: dict[str, str] = {
     "lexical": "fixed plan lexical=100",
     "embedding": "fixed plan embedding=100",
     "rrf": "fixed plan embedding=100+lexical=100, reciprocal-rank fusion",
     "random-plans": "uniformly random plan from the grid {0, 10, 50, 100} per strategy (a logging policy)",
+    "engine": "the ltrr engine: VW plan selection over lexical + embedding, LambdaMART ranking "
+    "(trained on the world's judgements when it has them)",
 }
 
 
@@ -285,6 +326,8 @@ def make_policy(
     *,
     cache_dir: str | None = None,
     progress: bool = False,
+    judged: tuple[Sequence[Query], Mapping[str, Mapping[str, int]]] | None = None,
+    seed: int = 0,
 ) -> Policy:
     """Build a named policy over a catalog (see :data:`POLICY_NAMES`).
 
@@ -300,12 +343,25 @@ def make_policy(
         Embedding cache root.
     progress : bool
         Show progress while building.
+    judged : (queries, qrels), optional
+        Relevance judgements the engine's ranker trains on.
+    seed : int
+        Seed of the engine's plan selection.
 
     Returns
     -------
     Policy
         The policy, with fitted strategies.
     """
+    if name == "engine":
+        strategies = default_strategies(
+            catalog, ["lexical", "embedding"], cache_dir=cache_dir, progress=progress
+        )
+        engine = Engine(catalog, strategies, seed=seed)
+        if judged is not None:
+            queries, qrels = judged
+            engine.train_ranker(queries, qrels)
+        return EnginePolicy(engine)
     if name in ("lexical", "embedding"):
         plans = [Plan.of({name: 100})]
     elif name == "rrf":

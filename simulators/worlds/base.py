@@ -163,6 +163,16 @@ class World(ABC):
         kind = self.click_kind
         return [Engagement(ranking[p], kind, p + 1) for p in clicked]
 
+    def judgements(self) -> tuple[list[Query], dict[str, dict[str, int]]] | None:
+        """Return relevance judgements a ranker may train on, or None when the world has none.
+
+        Returns
+        -------
+        tuple of (list of Query, dict) or None
+            Queries (with ids) and their graded relevance by item id.
+        """
+        return None
+
     @property
     def click_kind(self) -> EngagementKind:
         """The engagement kind a click produces in this world (default: click)."""

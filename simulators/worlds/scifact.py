@@ -193,6 +193,11 @@ class SciFactWorld(World):
         rng = np.random.default_rng(12345)
         return [SimRequest(q, self._context(rng), rel, "claim", 1) for q, rel in self._test]
 
+    def judgements(self) -> tuple[list[Query], dict[str, dict[str, int]]]:
+        """Return the train claims and their qrels (never the held-out test split)."""
+        queries = [q for q, _ in self._train]
+        return queries, {q.id or q.text: dict(rel) for q, rel in self._train}
+
     def train_requests(self) -> Sequence[tuple[Query, Mapping[str, int]]]:
         """Return the train claims with their judgements, most popular first."""
         return list(self._train)
