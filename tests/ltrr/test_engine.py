@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from ltrr.engine import Engine, RewardConfig
+from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.eventlog import EventLog
+from ltrr.types import Context, Engagement, EngagementKind, Query
+from strategies import LexicalStrategy
+
+QUERIES = [
+    Query("apple", id="q1"),
+    Query("red car", id="q2"),
+    Query("bike battery", id="q3"),
+    Query("fruit", id="q4"),
+    Query("hiking boots", id="q5"),
+    Query("pomme rouge", id="q6"),
+]
+QRELS = {
+    "q1": {"d1": 1, "d2": 1},
+    "q2": {"d3": 1},
+    "q3": {"d5": 1},
+    "q4": {"d2": 1, "d4": 1},
+    "q5": {"d6": 1},
+    "q6": {"d4": 1},
+}
+
+
+@pytest.fixture
+def engine(small_catalog):
+    strategies = {
+        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
+        "lexical": LexicalStrategy().fit(small_catalog),
+    }
+    return Engine(small_catalog, strategies, seed=0)
+
+
+def click(item, pos=1):
+    return Engagement(item, EngagementKind.CLICK, pos)
+
+
+def test_search_response(engine):
+    r = engine.search("red apple", Context(user_id="u1", device="mobile"), k=3)
+    assert 1 <= len(r.items) <= 3 and [i.rank for i in r.items] == list(range(1, len(r.items) + 1))
+    assert r.plan in {p.id for p in engine.selector.plans}
+    assert (
+        sum(r.probabilities.values()) == pytest.approx(1.0)
+        and r.probability == r.probabilities[r.plan]
+    )
+    assert r.ranker == "rrf"  # no ranker trained yet
+    assert set(r.timings_ms) == {
+        "features",
+        "select",
+        "retrieve",
+        "complete",
+        "rank",
+        "log",
+        "total",
+    }
+    assert {p.item_id for p in r.pool} >= set(r.item_ids)
+    assert r.candidates_drawn >= len(r.pool)
+
+
+def test_feedback_rewards_and_updates(engine):
+    engine.reward_config = RewardConfig(cost_per_candidate=0.0)
+    r = engine.search("apple", k=5)
+    first = r.item_ids[0]
+    out = engine.feedback(r.request_id, [click(first, 1)])
+    assert out.learned and out.reward == pytest.approx(1.0)  # 1 / log2(1 + 1)
+    assert engine.selector.n_learned_ == 1
+    again = engine.feedback(r.request_id, [click(first, 1)])
+    assert (
+        not again.learned and engine.selector.n_learned_ == 1
+    )  # duplicate: logged, not learned twice
+    r2 = engine.search("apple", k=5)
+    shown_second = r2.item_ids[1] if len(r2.item_ids) > 1 else r2.item_ids[0]
+    out2 = engine.feedback(r2.request_id, [click("d6", 1), click(shown_second, 2)])
+    assert "d6" not in r2.item_ids and out2.ignored == ("d6",)  # an item not shown is ignored
+    r3 = engine.search("apple", k=5)
+    assert engine.feedback(r3.request_id, []).reward == 0.0  # shown, nothing engaged
+
+
+def test_cost_enters_the_reward(engine):
+    engine.reward_config = RewardConfig(cost_per_candidate=0.01)
+    r = engine.search("apple", k=5)
+    out = engine.feedback(r.request_id, [])
+    assert out.reward == pytest.approx(-0.01 * r.candidates_drawn)
+
+
+def test_unknown_request_id(engine):
+    with pytest.raises(UnknownNameError, match="unknown request id 'nope'"):
+        engine.feedback("nope", [])
+
+
+def test_query_nothing_matches(engine):
+    r = engine.search("zebra xylophone", k=5)
+    assert r.items == () and r.pool == ()
+    assert engine.feedback(r.request_id, []).learned
+
+
+def test_ranker_training_and_lambdamart_search(engine):
+    ranker = engine.train_ranker(QUERIES, QRELS, n_folds=1, n_estimators=10, min_data_in_leaf=1)
+    assert ranker.is_fitted and set(ranker.feature_importance()) == set(
+        engine.featurizer.feature_names
+    )
+    r = engine.search("apple", k=3)
+    assert r.ranker == "lambdamart"
+
+
+def test_event_log_records_decisions(engine, tmp_path):
+    with EventLog(tmp_path / "log") as log:
+        engine.event_log = log
+        r = engine.search("red apple", Context(user_id="u1", timestamp=1.7e9), k=3)
+        engine.feedback(r.request_id, [click(r.item_ids[0], 1)])
+    log = EventLog(tmp_path / "log")
+    req, fb = log.read_requests(), log.read_feedback()
+    row = req.iloc[0]
+    assert row["request_id"] == r.request_id and row["action"] == r.plan
+    assert row["propensity"] == pytest.approx(r.probability)
+    incl = [e["inclusion_probability"] for e in row["pool"]]
+    assert all(r.probability - 1e-9 <= p <= 1.0 for p in incl)
+    assert fb.iloc[0]["item_id"] == r.item_ids[0] and fb.iloc[0]["position"] == 1
+
+
+def test_inclusion_probability_counts_every_plan_that_would_draw_the_item(engine):
+    r = engine.search("apple", k=3)
+    sel_plans = engine.selector.plans
+    for item in r.pool:
+        expected = sum(
+            r.probabilities[p.id]
+            for p in sel_plans
+            if any(dict(p.budgets).get(s, 0) >= rank for s, rank in item.ranks.items())
+        )
+        sel = type(
+            "S",
+            (),
+            {
+                "probabilities": r.probabilities,
+                "plan": next(p for p in sel_plans if p.id == r.plan),
+            },
+        )
+        got = engine.inclusion_probabilities(sel, [item])[0]  # type: ignore[arg-type]
+        assert got == pytest.approx(min(max(expected, r.probability), 1.0))
+
+
+def test_save_load_round_trip_and_tampering(engine, small_catalog, tmp_path):
+    engine.train_ranker(QUERIES, QRELS, n_folds=1, n_estimators=10, min_data_in_leaf=1)
+    for _ in range(5):
+        r = engine.search("apple", k=3)
+        engine.feedback(r.request_id, [click(r.item_ids[0], 1)])
+    folder = engine.save(tmp_path / "engine")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == "ltrr.engine" and "ranker/ranker.txt" in manifest["files"]
+    back = Engine.load(folder, small_catalog)
+    assert [p.id for p in back.selector.plans] == [p.id for p in engine.selector.plans]
+    assert back.stats.seen(Query("apple")) == 5
+    assert back.search("apple", k=3).ranker == "lambdamart"
+    (folder / "ranker" / "ranker.txt").write_text("tampered")
+    with pytest.raises(CorruptModelError, match="'ranker/ranker.txt' .* was altered"):
+        Engine.load(folder, small_catalog)
+    engine.save(folder)
+    (folder / "selector" / "selector.vw").unlink()
+    with pytest.raises(CorruptModelError, match="'selector/selector.vw' is missing"):
+        Engine.load(folder, small_catalog)
+
+
+def test_search_from_many_threads(engine):
+    ids, errors = [], []
+
+    def worker(n):
+        try:
+            for i in range(25):
+                r = engine.search(["apple", "red car", "fruit", "bike"][(n + i) % 4], k=3)
+                ids.append(r.request_id)
+                engine.feedback(r.request_id, [click(r.item_ids[0], 1)] if r.item_ids else [])
+        except Exception as exc:  # pragma: no cover - the assertion reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(ids)) == 100
+    assert engine.selector.n_learned_ == 100
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda cat, s: Engine(cat, {}), InvalidInputError, "at least one strategy"),
+        (
+            lambda cat, s: Engine(cat, {"lexical": LexicalStrategy()}),
+            InvalidInputError,
+            "not fitted",
+        ),
+        (
+            lambda cat, s: RewardConfig(cost_per_candidate=-1.0),
+            InvalidInputError,
+            "cost_per_candidate must be",
+        ),
+        (lambda cat, s: s.search("   ", k=3), Exception, "empty or whitespace"),
+        (lambda cat, s: s.search("apple", k=0), InvalidInputError, "k must be an integer >= 1"),
+    ],
+)
+def test_bad_input(small_catalog, engine, make, error, match):
+    with pytest.raises(error, match=match):
+        make(small_catalog, engine)

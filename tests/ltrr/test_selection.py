@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.features import PerformanceStats, UserHistory, plan_features, request_features, to_vw
+from ltrr.plans import Plan
+from ltrr.selection import EXPLORATIONS, PlanSelector, default_plans
+from ltrr.types import Context, Query
+
+SOURCES = {"lexical": "lexical", "embedding": "embedding"}
+
+
+def test_default_plan_space_is_compact():
+    plans = default_plans(["lexical", "embedding"])
+    assert 10 <= len(plans) <= 32 and len({p.id for p in plans}) == len(plans)
+    three = default_plans(["lexical", "embedding", "tree"], (0, 10, 30, 50, 100))
+    assert len(three) == 32
+    assert {"lexical=100", "embedding=100", "tree=100", "embedding=50+lexical=50+tree=50"} <= {
+        p.id for p in three
+    }
+
+
+def test_learns_a_context_dependent_choice():
+    plans = [Plan.of({"lexical": 10}), Plan.of({"embedding": 10})]
+    sel = PlanSelector(plans, SOURCES, exploration="epsilon", epsilon=0.1, seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(1500):
+        device = "voice" if rng.random() < 0.5 else "desktop"
+        ex = sel.example(request_features(Query("some words"), Context(device=device)), None)
+        s = sel.choose(ex)
+        best = "embedding=10" if device == "voice" else "lexical=10"
+        sel.learn(s, 1.0 if s.plan.id == best else 0.0)
+    for device, best in (("voice", "embedding=10"), ("desktop", "lexical=10")):
+        ex = sel.example(request_features(Query("some words"), Context(device=device)), None)
+        assert sel.choose(ex).probabilities[best] > 0.9
+
+
+def test_probabilities_and_save_load(tmp_path):
+    plans = default_plans(["lexical", "embedding"])
+    sel = PlanSelector(plans, SOURCES, seed=3)
+    ex = sel.example(
+        request_features(Query("q"), None), {"lexical": (0.6, 0.5), "embedding": (0.3, 0.4)}
+    )
+    s = sel.choose(ex)
+    assert sum(s.probabilities.values()) == pytest.approx(1.0)
+    assert s.probability == s.probabilities[s.plan.id] > 0
+    for _ in range(50):
+        sel.learn(sel.choose(ex), 0.5)
+    sel.save(tmp_path)
+    back = PlanSelector.load(tmp_path)
+    assert back.choose(ex).probabilities == pytest.approx(sel.choose(ex).probabilities)
+    (tmp_path / "selector.vw").unlink()
+    with pytest.raises(CorruptModelError, match="missing"):
+        PlanSelector.load(tmp_path)
+
+
+@pytest.mark.parametrize("exploration", sorted(EXPLORATIONS))
+def test_every_exploration_runs(exploration):
+    sel = PlanSelector(default_plans(["lexical"]), SOURCES, exploration=exploration)
+    ex = sel.example(request_features(Query("q"), None), None)
+    s = sel.choose(ex)
+    sel.learn(s, 1.0)
+    assert sum(sel.choose(ex).probabilities.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"exploration": "thompson"}, UnknownNameError, "unknown exploration 'thompson'"),
+        ({"epsilon": 1.5}, InvalidInputError, r"epsilon must lie in \[0, 1\]"),
+        ({"learning_rate": 0.0}, InvalidInputError, "learning_rate must be"),
+    ],
+)
+def test_bad_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        PlanSelector(default_plans(["lexical"]), SOURCES, **kwargs)
+
+
+def test_learn_rejects_nan_reward():
+    sel = PlanSelector(default_plans(["lexical"]), SOURCES)
+    s = sel.choose(sel.example(request_features(Query("q"), None), None))
+    with pytest.raises(InvalidInputError, match="reward must be a finite number"):
+        sel.learn(s, float("nan"))
+
+
+def test_feature_text():
+    shared = request_features(
+        Query("vitamin d 3"),
+        Context(device="mobile app", features={"hour": 6.0}),
+        user=(4, 0.5),
+        seen=2,
+    )
+    assert shared["Q"]["digits"] == 1.0 and "shape_t3_5-digits" in shared["Q"]
+    assert "device_mobile_app" in shared["C"] and shared["U"]["mean_reward"] == 0.5
+    lines = to_vw(
+        shared,
+        [plan_features(Plan.of({"lexical": 10}), SOURCES, max_total=100)],
+        label=(0, -1.0, 0.5),
+    )
+    assert lines[0].startswith("shared |Q ") and lines[1].startswith("0:-1:0.5 |A ")
+    assert all("|" not in part for line in lines for part in line.split(" |")[1:])
+
+
+def test_performance_stats_smooth_and_round_trip():
+    stats = PerformanceStats(prior=2.0)
+    q = Query("apple")
+    for _ in range(8):
+        stats.observe(q, {"lexical": True, "embedding": False})
+    exact, shape = stats.history(q, ["lexical"])["lexical"]
+    assert 0.8 < exact < 1.0 and shape < 1.0
+    assert (
+        stats.history(Query("pear"), ["lexical"])["lexical"][0] < exact
+    )  # unseen query: shape level
+    back = PerformanceStats.from_dict(stats.to_dict())
+    assert back.history(q, ["lexical"]) == stats.history(q, ["lexical"])
+    users = UserHistory()
+    users.observe("u1", 1.0)
+    users.observe("u1", 0.0)
+    assert users.get("u1") == (2, 0.5) and users.get("nobody") is None
+    assert UserHistory.from_dict(users.to_dict()).get("u1") == (2, 0.5)
