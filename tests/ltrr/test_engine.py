@@ -159,11 +159,11 @@ def test_save_load_round_trip_and_tampering(engine, small_catalog, tmp_path):
     assert back.stats.seen(Query("apple")) == 5
     assert back.search("apple", k=3).ranker == "lambdamart"
     (folder / "ranker" / "ranker.txt").write_text("tampered")
-    with pytest.raises(CorruptModelError, match="'ranker/ranker.txt' .* was altered"):
+    with pytest.raises(CorruptModelError, match=r"'ranker/ranker\.txt' .* was altered"):
         Engine.load(folder, small_catalog)
     engine.save(folder)
     (folder / "selector" / "selector.vw").unlink()
-    with pytest.raises(CorruptModelError, match="'selector/selector.vw' is missing"):
+    with pytest.raises(CorruptModelError, match=r"'selector/selector\.vw' is missing"):
         Engine.load(folder, small_catalog)
 
 
