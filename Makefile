@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ltrr-installed
 
-.PHONY: run test bench-scale clean-venv
+.PHONY: run bench test bench-scale clean-venv
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/ltrr demo --steps 3000 --json demo.json --plot demo.png
+
+bench: $(STAMP)
 	$(BIN)/ltrr bench retrieval --split test --strategies lexical,embedding --k 100 --json bench-retrieval.json
 
 test: $(STAMP)

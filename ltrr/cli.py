@@ -167,6 +167,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from ltrr.demo import run_demo
+    from ltrr.io import atomic_write_json
+
+    out = run_demo(
+        data=args.data,
+        steps=args.steps,
+        seed=args.seed,
+        plot=args.plot or None,
+        progress=not args.no_progress,
+        cache_dir=args.cache_dir,
+    )
+    if args.json:
+        atomic_write_json(Path(args.json), out)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``ltrr`` command."""
     parser = argparse.ArgumentParser(prog="ltrr", description="Learning to rank and retrieve.")
@@ -215,6 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", help="write the report as JSON to this file")
     sim.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sim.set_defaults(func=_simulate)
+
+    demo = sub.add_parser(
+        "demo", help="the engine learns to retrieve in the SciFact world, against fixed plans"
+    )
+    demo.add_argument("--data", help="data root (default: $LTRR_DATA, else ../shared/data)")
+    demo.add_argument("--steps", type=int, default=3000, help="requests per policy (default 3000)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--plot", default="demo.png", help="figure file (default demo.png; '' for none)"
+    )
+    demo.add_argument("--json", default="demo.json", help="report file (default demo.json)")
+    demo.add_argument("--cache-dir", help="embedding cache root")
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.set_defaults(func=_demo)
 
     ev = sub.add_parser(
         "evaluate", help="estimate a target policy's value from an event log (off-policy)"

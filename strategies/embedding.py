@@ -183,6 +183,11 @@ class EmbeddingStrategy(Strategy):
         twin.fields_ = self.fields_
         return twin
 
+    def clear_query_cache(self) -> None:
+        """Forget the cached query embeddings (e.g. before timing a run on new queries)."""
+        with self._qlock:
+            self._qcache.clear()
+
     def encode_queries(self, queries: Sequence[Query]) -> npt.NDArray[np.float32]:
         """Embed query texts (the last ``query_cache_size`` distinct texts are kept in memory).
 
