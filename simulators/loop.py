@@ -218,6 +218,7 @@ def run_online(
     rng = np.random.default_rng(seed)
     records: list[StepRecord] = []
     windows: list[dict[str, float]] = []
+    stages: dict[str, list[float]] = defaultdict(list)
     start = win_start = time.perf_counter()
     for n in tqdm(
         range(steps), desc=f"{world.name}/{policy.name}", disable=not progress, leave=False
@@ -242,6 +243,8 @@ def run_online(
             latency,
         )
         records.append(rec)
+        for stage, ms in decision.timings_ms.items():
+            stages[stage].append(ms)
         if sink is not None:
             sink(rec, request, decision, engagements)
         if (n + 1) % window == 0 or n + 1 == steps:
@@ -255,8 +258,41 @@ def run_online(
             windows.append(summary)
             win_start = now
     return SimulationReport(
-        world.name, policy.name, seed, k, records, windows, time.perf_counter() - start
+        world.name,
+        policy.name,
+        seed,
+        k,
+        records,
+        windows,
+        time.perf_counter() - start,
+        extra={"stages_ms": stage_summary(stages)} if stages else {},
     )
+
+
+def stage_summary(stages: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Return p50 and p99 per stage, plus ``overhead`` (everything but retrieval) when known.
+
+    Parameters
+    ----------
+    stages : dict of str to list of float
+        Milliseconds per request, by stage name.
+
+    Returns
+    -------
+    dict
+        ``{stage: {"p50": ..., "p99": ...}}``.
+    """
+    out = {
+        s: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))}
+        for s, v in stages.items()
+    }
+    if "total" in stages and "retrieve" in stages:
+        overhead = np.asarray(stages["total"]) - np.asarray(stages["retrieve"])
+        out["overhead"] = {
+            "p50": float(np.percentile(overhead, 50)),
+            "p99": float(np.percentile(overhead, 99)),
+        }
+    return out
 
 
 def evaluate_policy(
@@ -292,10 +328,13 @@ def evaluate_policy(
         raise InvalidInputError(f"world {world.name!r} has no held-out requests to evaluate on")
     rng = np.random.default_rng(seed)
     records = []
+    stages: dict[str, list[float]] = defaultdict(list)
     for n, request in enumerate(reqs):
         t0 = time.perf_counter()
         decision = policy.act(request.query, request.context, k, rng)
         latency = (time.perf_counter() - t0) * 1000.0
+        for stage, ms in decision.timings_ms.items():
+            stages[stage].append(ms)
         recall, ndcg, success = step_metrics(request, decision, k)
         records.append(
             StepRecord(
@@ -312,6 +351,8 @@ def evaluate_policy(
         )
     out = _summary(records)
     out.pop("reward", None)
+    for stage, q in stage_summary(stages).items():
+        out[f"{stage}_ms_p50"], out[f"{stage}_ms_p99"] = q["p50"], q["p99"]
     return out
 
 

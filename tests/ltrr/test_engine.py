@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from ltrr.engine import Engine, RewardConfig
@@ -209,3 +210,32 @@ def test_search_from_many_threads(engine):
 def test_bad_input(small_catalog, engine, make, error, match):
     with pytest.raises(error, match=match):
         make(small_catalog, engine)
+
+
+def test_ranker_trains_from_the_event_log_with_positions(engine, tmp_path):
+    n_clicks = 0
+    with EventLog(tmp_path / "log") as log:
+        engine.event_log = log
+        for i in range(120):
+            q = QUERIES[i % len(QUERIES)]
+            r = engine.search(
+                q, Context(user_id=f"u{i % 7}", timestamp=1.7e9 + i, device="mobile"), k=4
+            )
+            clicks = [
+                click(item, pos)
+                for pos, item in enumerate(r.item_ids, start=1)
+                if item in QRELS[q.id]
+            ]
+            n_clicks += len(clicks)
+            engine.feedback(r.request_id, clicks)
+    log = EventLog(tmp_path / "log")
+    req, fb = log.read_requests(), log.read_feedback()
+    X, y, groups, positions, _keys = engine.training_set_from_log(req, fb)
+    assert sum(groups) == len(X) == sum(len(r) for r in req["ranking"] if len(r))
+    assert int(y.sum()) == n_clicks
+    starts = np.cumsum([0, *groups[:-1]])
+    assert (positions[starts] == 0).all()
+    ranker = engine.train_ranker_from_log(req, fb, n_estimators=10, min_data_in_leaf=1)
+    assert ranker.is_fitted and engine.search("apple", k=3).ranker == "lambdamart"
+    with pytest.raises(InvalidInputError, match="lacks columns"):
+        engine.training_set_from_log(req.drop(columns=["pool"]), fb)
