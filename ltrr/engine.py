@@ -361,15 +361,7 @@ class Engine:
     ) -> None:
         assert self.event_log is not None
         incl = self.inclusion_probabilities(selection, pool)
-        ctx: dict[str, object] = {}
-        if context is not None:
-            ctx = {
-                "user_id": context.user_id,
-                "timestamp": context.timestamp,
-                "device": context.device,
-                "locale": context.locale,
-                "features": dict(context.features),
-            }
+        ctx: dict[str, object] = {} if context is None else context.to_dict()
         try:
             self.event_log.append_request(
                 RequestRecord(
@@ -822,17 +814,10 @@ class Engine:
 
 
 def _context_from_log(data: Any) -> Context | None:
-    """Rebuild a request context from its logged mapping (unknown keys ignored)."""
+    """Rebuild a request context from its logged mapping (None when nothing was logged)."""
     if not isinstance(data, Mapping) or not data:
         return None
-    feats = data.get("features") or {}
-    return Context(
-        user_id=data.get("user_id"),
-        timestamp=data.get("timestamp"),
-        device=data.get("device"),
-        locale=data.get("locale"),
-        features={k: float(v) for k, v in feats.items() if isinstance(v, (int, float))},
-    )
+    return Context.from_dict(data)
 
 
 def _sha256(path: Path) -> str:

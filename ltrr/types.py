@@ -379,6 +379,44 @@ class Context:
             raise InvalidInputError(f"Context.timestamp must be finite, got {self.timestamp!r}")
         object.__setattr__(self, "features", _frozen(self.features))
 
+    def to_dict(self) -> dict[str, object]:
+        """Return the context as a JSON-ready mapping (as the event log stores it)."""
+        return {
+            "user_id": self.user_id,
+            "timestamp": self.timestamp,
+            "device": self.device,
+            "locale": self.locale,
+            "features": dict(self.features),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Context:
+        """Rebuild a context from :meth:`to_dict` output (unknown keys are ignored).
+
+        Parameters
+        ----------
+        data : Mapping[str, object]
+            A logged context.
+
+        Returns
+        -------
+        Context
+            The context.
+        """
+        feats = data.get("features") or {}
+        timestamp = data.get("timestamp")
+        return cls(
+            user_id=None if data.get("user_id") is None else str(data.get("user_id")),
+            timestamp=None if timestamp is None else float(timestamp),  # type: ignore[arg-type]
+            device=None if data.get("device") is None else str(data.get("device")),
+            locale=None if data.get("locale") is None else str(data.get("locale")),
+            features={
+                str(k): float(v)
+                for k, v in (feats.items() if isinstance(feats, Mapping) else [])
+                if isinstance(v, (int, float))
+            },
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:

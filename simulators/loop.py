@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ltrr.errors import InvalidInputError
 from ltrr.eventlog import EventLog, FeedbackRecord, PoolEntry, RequestRecord
 from ltrr.metrics import ndcg_at_k
-from ltrr.types import Context, EngagementKind
+from ltrr.types import EngagementKind
 from simulators.policies import Decision, Policy
 from simulators.worlds.base import Engagement, SimRequest, World
 
@@ -22,7 +22,6 @@ __all__ = [
     "EventLogSink",
     "SimulationReport",
     "StepRecord",
-    "context_dict",
     "evaluate_policy",
     "run_online",
     "step_metrics",
@@ -356,28 +355,6 @@ def evaluate_policy(
     return out
 
 
-def context_dict(context: Context) -> dict[str, object]:
-    """Return a request context as a JSON-ready mapping (as logged).
-
-    Parameters
-    ----------
-    context : Context
-        The context.
-
-    Returns
-    -------
-    dict
-        ``user_id``, ``timestamp``, ``device``, ``locale`` and ``features``.
-    """
-    return {
-        "user_id": context.user_id,
-        "timestamp": context.timestamp,
-        "device": context.device,
-        "locale": context.locale,
-        "features": dict(context.features),
-    }
-
-
 class EventLogSink:
     """Write each step of the online loop to an :class:`~ltrr.eventlog.EventLog`.
 
@@ -422,7 +399,7 @@ class EventLogSink:
                 request_id=record.request_id,
                 timestamp=ts,
                 query=request.query.text,
-                context=context_dict(request.context),
+                context=request.context.to_dict(),
                 action=decision.action,
                 propensity=decision.propensity,
                 action_probs=decision.action_probs,

@@ -76,3 +76,9 @@ def test_records_are_immutable():
 
 def test_interaction_kind_from_string():
     assert Interaction("q", "a", kind="play").kind is EngagementKind.PLAY  # type: ignore[arg-type]
+
+
+def test_context_round_trips_through_a_dict():
+    ctx = Context(user_id="u1", timestamp=1.7e9, device="voice", locale="en", features={"hour": 7.5})
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    assert Context.from_dict({"device": "app", "extra": 1}).device == "app"
