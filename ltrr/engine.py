@@ -264,6 +264,13 @@ class Engine:
                 log.warning("strategy %r failed on query %r: %s", name, q.text[:80], exc)
         pool = merge_pool(results)
         drawn = sum(len(r) for r in results)
+        if self.ranker is not None and pool:
+            # strategy work the ranker's completed features need (e.g. the query's embedding
+            # when the plan did not call the embedding strategy) counts as retrieval time
+            for s in self.strategies.values():
+                prepare = getattr(s, "prepare_query", None)
+                if callable(prepare):
+                    prepare(q)
         t3 = time.perf_counter()
         ranker_name = "rrf"
         if self.ranker is not None and pool:

@@ -183,6 +183,16 @@ class EmbeddingStrategy(Strategy):
         twin.fields_ = self.fields_
         return twin
 
+    def prepare_query(self, query: Query) -> None:
+        """Encode a query into the query cache, so later similarity look-ups are free.
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+        """
+        self.encode_queries([query])
+
     def clear_query_cache(self) -> None:
         """Forget the cached query embeddings (e.g. before timing a run on new queries)."""
         with self._qlock:
