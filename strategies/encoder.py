@@ -31,6 +31,7 @@ Vectors = npt.NDArray[np.float32]
 # Loaded models by (folder, max_seq_length): encoders of one model share its weights.
 _MODELS: dict[tuple[str, int | None], Any] = {}
 _MODELS_LOCK = threading.Lock()
+_ENCODE_LOCK = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -318,12 +319,14 @@ class Encoder:
         return out
 
     def _encode(self, texts: list[str]) -> Vectors:
-        vecs = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-        )
+        model = self.model
+        with _ENCODE_LOCK:  # Hugging Face fast tokenizers are not safe to share across threads
+            vecs = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                show_progress_bar=self.show_progress,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+            )
         self.n_encoded_ += len(texts)
         return normalize_rows(vecs)

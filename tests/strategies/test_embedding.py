@@ -126,3 +126,25 @@ def test_save_load(tmp_path, fitted):
 def test_bad_parameters(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_retrieval_from_many_threads(fitted):
+    import threading
+
+    errors, results = [], {}
+
+    def worker(n):
+        try:
+            for i in range(8):
+                text = f"query number {n} {i} about cars and fruit"
+                results[text] = fitted.retrieve(text, k=3).item_ids
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 32
+    assert all(len(ids) == 3 for ids in results.values())
