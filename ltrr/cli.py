@@ -141,15 +141,24 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DataNotFoundError(
             f"no event log at {str(path)!r}: expected a folder written by 'ltrr simulate --log'"
         )
-    log = EventLog(path)
-    try:
-        requests, feedback = log.read_requests(), log.read_feedback()
-    finally:
-        log.close()
-    bandit = bandit_from_log(requests, feedback)
-    out = {"log": str(path)} | evaluate_target(
-        bandit, args.target, n_bootstrap_samples=args.bootstrap, seed=args.seed, clip=args.clip
-    )
+    from tqdm.auto import tqdm
+
+    with tqdm(total=3, desc="evaluate", disable=args.no_progress, leave=False) as bar:
+        bar.set_postfix_str("reading the log")
+        log = EventLog(path)
+        try:
+            requests, feedback = log.read_requests(), log.read_feedback()
+        finally:
+            log.close()
+        bar.update()
+        bar.set_postfix_str("joining feedback")
+        bandit = bandit_from_log(requests, feedback)
+        bar.update()
+        bar.set_postfix_str(f"estimators, {args.bootstrap} bootstrap resamples")
+        out = {"log": str(path)} | evaluate_target(
+            bandit, args.target, n_bootstrap_samples=args.bootstrap, seed=args.seed, clip=args.clip
+        )
+        bar.update()
     print(
         f"{out['target']} on {out['n_rounds']} logged rounds ({out['n_actions']} actions); "
         f"logged value {out['logged_value']:.4f}"
@@ -261,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--clip", type=float, default=float("inf"), help="importance-weight clipping")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the estimates as JSON to this file")
+    ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ev.set_defaults(func=_evaluate)
     return parser
 
