@@ -366,7 +366,8 @@ class Engine:
         pool: Sequence[PooledItem],
         items: Sequence[ScoredItem],
     ) -> None:
-        assert self.event_log is not None
+        if self.event_log is None:
+            return
         incl = self.inclusion_probabilities(selection, pool)
         ctx: dict[str, object] = {} if context is None else context.to_dict()
         try:

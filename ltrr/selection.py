@@ -65,7 +65,6 @@ def default_plans(
     if len(grid) <= max_plans:
         return grid
     keep: dict[str, Plan] = {}
-    positive = sorted(b for b in set(budgets) if b > 0)
     for p in grid:
         if len(p.budgets) == 1 or (
             len(p.budgets) == len(strategies) and len({b for _, b in p.budgets}) == 1
@@ -75,7 +74,6 @@ def default_plans(
         if len(keep) >= max_plans:
             break
         keep.setdefault(p.id, p)
-    del positive
     return sorted(keep.values(), key=lambda p: (p.total_budget, p.id))[:max_plans]
 
 

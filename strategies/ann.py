@@ -159,7 +159,8 @@ class ExactIndex(VectorIndex):
     def _search(
         self, queries: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None
     ) -> list[Neighbors]:
-        assert self.vectors_ is not None  # set by build/load with dim_
+        if self.vectors_ is None:
+            raise NotFittedError("ExactIndex is empty; call build(vectors) first")
         if allowed is not None:
             pos = np.flatnonzero(allowed)
             sims = queries @ self.vectors_[pos].T
