@@ -250,7 +250,14 @@ class Engine:
         q = coerce_query(query)
         k = check_k(k)
         user = self.users.get(context.user_id) if context is not None else None
-        shared = request_features(q, context, user=user, seen=self.stats.seen(q))
+        signals: dict[str, float] = {}
+        for name, s in self.strategies.items():
+            qs = getattr(s, "query_signals", None)
+            if callable(qs):
+                signals.update({f"{name}_{k}": v for k, v in qs(q).items()})
+        shared = request_features(
+            q, context, user=user, seen=self.stats.seen(q), understanding=signals
+        )
         history = self.stats.history(q, list(self.strategies))
         example = self.selector.example(shared, history)
         t1 = time.perf_counter()

@@ -370,6 +370,45 @@ class LexicalStrategy(Strategy):
             full += np.float32(self.popularity_weight) * self._prior
         return full[pos]
 
+    def query_signals(self, query: Query | str) -> dict[str, float]:
+        """Query-understanding signals from the index, for the plan selector.
+
+        Parameters
+        ----------
+        query : Query or str
+            The query.
+
+        Returns
+        -------
+        dict of str to float
+            ``known``: share of the query's terms the index holds; ``idf_mean`` and
+            ``idf_max``: their inverse document frequencies, scaled to [0, 1]
+            (``log(N / df) / log(N)``; bm25s backend only).
+        """
+        from strategies.base import coerce_query
+
+        terms = self.tokenizer.tokenize(coerce_query(query).text)
+        if not terms:
+            return {"known": 0.0}
+        n = max(self.n_items, 2)
+        if self.backend != "bm25s":
+            vocab = set().union(*(m.idf for m in self._rank_bm25)) if self._rank_bm25 else set()
+            return {"known": sum(t in vocab for t in terms) / len(terms)}
+        idfs = []
+        for t in terms:
+            dfs = [
+                int(ix.indptr[ix.vocab[t] + 1] - ix.indptr[ix.vocab[t]])
+                for ix in self._indexes
+                if t in ix.vocab
+            ]
+            if dfs:
+                idfs.append(math.log(n / max(max(dfs), 1)) / math.log(n))
+        out = {"known": len(idfs) / len(terms)}
+        if idfs:
+            out["idf_mean"] = sum(idfs) / len(idfs)
+            out["idf_max"] = max(idfs)
+        return out
+
     def update(self, interactions: Iterable[Interaction]) -> None:
         """Do nothing: BM25 statistics depend on the catalog, not on interactions.
 

@@ -229,3 +229,13 @@ def test_scifact_quality(scifact_dir):
     # BEIR's BM25 reaches 0.665; bm25s without stemming 0.662 (../shared/data/README.md)
     assert scores["ndcg@10"] >= 0.66
     assert scores["recall@100"] >= 0.87
+
+
+@pytest.mark.parametrize("backend", ["bm25s", "rank_bm25"])
+def test_query_signals(small_catalog, backend):
+    s = LexicalStrategy(backend=backend, variant="okapi").fit(small_catalog)
+    assert s.query_signals("apple zebra")["known"] == 0.5
+    assert s.query_signals("the")["known"] == 0.0  # only a stop word: no terms
+    if backend == "bm25s":
+        common, rare = s.query_signals("apple"), s.query_signals("battery")
+        assert 0.0 <= common["idf_max"] < rare["idf_max"] <= 1.0  # "apple" is in more items
