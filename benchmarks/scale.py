@@ -164,9 +164,9 @@ def run_hnsw(size: int, n_queries: int, M: int, ef_construction: int) -> dict[st
     queries = clustered_vectors(n_queries, seed=99)
     rss0 = rss_mb()
     t0 = time.perf_counter()
-    index = HNSWIndex(M=M, ef_construction=ef_construction, ef_search=64, num_threads=-1).build(
-        data
-    )
+    index = HNSWIndex(
+        M=M, ef_construction=ef_construction, ef_search=64, num_threads=-1, build_threads=-1
+    ).build(data)
     build_s = time.perf_counter() - t0
     rss_index = rss_mb() - rss0
     exact = ExactIndex().build(data)

@@ -213,7 +213,10 @@ class HNSWIndex(VectorIndex):
         Candidate list size while searching (default 200); raised to ``k`` when
         ``k`` is larger.
     num_threads : int
-        Threads for building and batch search (default -1: all cores).
+        Threads for batch search (default -1: all cores).
+    build_threads : int
+        Threads for building (default 1, which makes the graph, and so every result,
+        reproducible; -1 uses all cores and builds faster but not reproducibly).
     seed : int
         Random seed of the graph's level assignment (default 100).
     """
@@ -227,6 +230,7 @@ class HNSWIndex(VectorIndex):
         ef_construction: int = 200,
         ef_search: int = 200,
         num_threads: int = -1,
+        build_threads: int = 1,
         seed: int = 100,
     ) -> None:
         super().__init__()
@@ -241,6 +245,7 @@ class HNSWIndex(VectorIndex):
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.num_threads = num_threads
+        self.build_threads = build_threads
         self.seed = seed
         self.index_: Any = None
         self._lock = threading.Lock()
@@ -258,7 +263,7 @@ class HNSWIndex(VectorIndex):
             M=self.M,
             random_seed=self.seed,
         )
-        index.add_items(v, np.arange(n), num_threads=self.num_threads)
+        index.add_items(v, np.arange(n), num_threads=self.build_threads)
         index.set_ef(self.ef_search)
         self.index_ = index
         self.n_, self.dim_ = n, dim

@@ -112,3 +112,11 @@ def test_save_load(tmp_path, kind):
 def test_bad_inputs(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_hnsw_build_is_reproducible():
+    data = clustered(3000, seed=5)
+    q = clustered(20, seed=6)
+    a = HNSWIndex(M=8, ef_construction=40, ef_search=16).build(data).search(q, 10)
+    b = HNSWIndex(M=8, ef_construction=40, ef_search=16).build(data).search(q, 10)
+    assert all(x[0].tolist() == y[0].tolist() for x, y in zip(a, b))
