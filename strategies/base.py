@@ -155,6 +155,31 @@ class Strategy(ABC):
         """Number of items indexed."""
         return len(self._ids())
 
+    def check_positions(self, positions: npt.ArrayLike) -> IndexArray:
+        """Return catalog positions as an int64 array, checking they are in range.
+
+        Parameters
+        ----------
+        positions : array-like of int
+            0-based catalog positions.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            The positions.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the first position outside ``[0, n_items)``.
+        """
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        n = self.n_items
+        bad = pos[(pos < 0) | (pos >= n)]
+        if bad.size:
+            raise InvalidInputError(f"positions must lie in [0, {n}), got {int(bad[0])}")
+        return pos
+
     def _ids(self) -> tuple[str, ...]:
         if self.item_ids_ is None:
             raise NotFittedError(

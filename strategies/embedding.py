@@ -296,11 +296,7 @@ class EmbeddingStrategy(Strategy):
 
         if self.vectors_ is None:
             raise NotFittedError(f"strategy {self.name!r} is not fitted")
-        pos = np.asarray(positions, dtype=np.int64)
-        if pos.size and (pos.min() < 0 or pos.max() >= len(self.vectors_)):
-            raise InvalidInputError(
-                f"positions must lie in [0, {len(self.vectors_)}), got values outside"
-            )
+        pos = self.check_positions(positions)
         qv = self.encode_queries([coerce_query(query)])[0]
         sims: ScoreArray = (self.vectors_[pos] @ qv).astype(np.float32)
         return sims

@@ -349,10 +349,8 @@ class LexicalStrategy(Strategy):
         from strategies.base import coerce_query
 
         q = coerce_query(query)
-        pos = np.asarray(positions, dtype=np.int64)
+        pos = self.check_positions(positions)
         n = self.n_items
-        if pos.size and (pos.min() < 0 or pos.max() >= n):
-            raise InvalidInputError(f"positions must lie in [0, {n}), got values outside")
         terms = self.tokenizer.tokenize(q.text)
         cand, scores = self._match(terms)
         full = np.zeros(n, dtype=np.float32)

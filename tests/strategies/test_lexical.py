@@ -239,3 +239,9 @@ def test_query_signals(small_catalog, backend):
     if backend == "bm25s":
         common, rare = s.query_signals("apple"), s.query_signals("battery")
         assert 0.0 <= common["idf_max"] < rare["idf_max"] <= 1.0  # "apple" is in more items
+
+
+def test_score_items_checks_positions(small_catalog):
+    s = LexicalStrategy().fit(small_catalog)
+    with pytest.raises(InvalidInputError, match=r"positions must lie in \[0, 6\), got 6"):
+        s.score_items("apple", [0, 6])
