@@ -11,8 +11,7 @@ from tqdm.auto import tqdm
 
 from ltrr.data import BeirDataset
 from ltrr.metrics import evaluate_run, percentile_ms
-from ltrr.types import Query
-from strategies.base import check_k
+from ltrr.types import Query, check_k
 from strategies.embedding import EmbeddingStrategy
 from strategies.registry import make_strategy
 

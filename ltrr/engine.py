@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,16 @@ from ltrr.io import atomic_dir, atomic_write_json, read_json
 from ltrr.plans import Plan
 from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
 from ltrr.selection import PlanSelector, Selection, default_plans
-from ltrr.types import Catalog, Context, Engagement, EngagementKind, Query
+from ltrr.types import (
+    POSITIVE_ENGAGEMENTS,
+    Catalog,
+    Context,
+    Engagement,
+    Query,
+    StrategyResult,
+    check_k,
+    coerce_query,
+)
 
 __all__ = ["MANIFEST", "Engine", "FeedbackResult", "RewardConfig", "ScoredItem", "SearchResponse"]
 
@@ -41,7 +50,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 ENGINE_FORMAT = "ltrr.engine"
 ENGINE_FORMAT_VERSION = 1
-POSITIVE = frozenset({EngagementKind.CLICK, EngagementKind.PLAY, EngagementKind.PURCHASE})
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,6 @@ class _Pending:
     candidates: int
     retrieve_ms: float
     learned: bool = False
-    created: float = field(default_factory=time.monotonic)
 
 
 class Engine:
@@ -207,6 +214,7 @@ class Engine:
                         f"plan {p.id!r} calls strategy {s!r}; engine has {sorted(self.strategies)}"
                     )
         self.selector = selector
+        self._plan_budgets = [dict(p.budgets) for p in selector.plans]
         self.featurizer = PoolFeaturizer(catalog, self.strategies)
         if ranker is not None and ranker.feature_names != self.featurizer.feature_names:
             raise InvalidInputError(
@@ -244,8 +252,6 @@ class Engine:
         SearchResponse
             Items, plan, probabilities, pool and per-stage timings.
         """
-        from strategies.base import check_k, coerce_query
-
         t0 = time.perf_counter()
         q = coerce_query(query)
         k = check_k(k)
@@ -254,7 +260,7 @@ class Engine:
         for name, s in self.strategies.items():
             qs = getattr(s, "query_signals", None)
             if callable(qs):
-                signals.update({f"{name}_{k}": v for k, v in qs(q).items()})
+                signals.update({f"{name}_{key}": v for key, v in qs(q).items()})
         shared = request_features(
             q, context, user=user, seen=self.stats.seen(q), understanding=signals
         )
@@ -352,13 +358,11 @@ class Engine:
         list of float
             One probability per pool item.
         """
-        plans = self.selector.plans
-        probs = [selection.probabilities[p.id] for p in plans]
-        budgets = [dict(p.budgets) for p in plans]
+        probs = [selection.probabilities[p.id] for p in self.selector.plans]
         out = []
         for item in pool:
             total = 0.0
-            for pr, b in zip(probs, budgets):
+            for pr, b in zip(probs, self._plan_budgets):
                 if any(b.get(s, 0) >= r for s, r in item.ranks.items()):
                     total += pr
             out.append(min(max(total, selection.probabilities[selection.plan.id]), 1.0))
@@ -478,7 +482,7 @@ class Engine:
             )
             return FeedbackResult(request_id, reward, False, ignored)
         self.selector.learn(pending.selection, reward)
-        engaged = {e.item_id for e in valid if e.kind in POSITIVE}
+        engaged = {e.item_id for e in valid if e.kind in POSITIVE_ENGAGEMENTS}
         self.stats.saw(pending.query)
         if engaged:
             self.stats.observe(
@@ -494,7 +498,11 @@ class Engine:
         self, pending: _Pending, events: Sequence[Engagement], shown: Mapping[str, int]
     ) -> float:
         """Gain of the best-placed positive engagement minus the retrieval cost."""
-        positions = [shown[e.item_id] for e in events if e.kind in POSITIVE and e.item_id in shown]
+        positions = [
+            shown[e.item_id]
+            for e in events
+            if e.kind in POSITIVE_ENGAGEMENTS and e.item_id in shown
+        ]
         gain = 1.0 / math.log2(1 + min(positions)) if positions else 0.0
         cfg = self.reward_config
         return (
@@ -556,7 +564,7 @@ class Engine:
                         r = full[name] = self.strategies[name].retrieve(
                             q, None, k=self.selector.max_total
                         )
-                    results.append(type(r)(r.strategy, r.candidates[:b], r.latency_ms))
+                    results.append(StrategyResult(r.strategy, r.candidates[:b], r.latency_ms))
                 pool = merge_pool(results)
                 if not pool:
                     continue
@@ -646,7 +654,7 @@ class Engine:
                 .str.lower()
                 .str.replace("engagementkind.", "", regex=False)
             )
-            pos_rows = feedback[kinds.isin([k.value for k in POSITIVE])]
+            pos_rows = feedback[kinds.isin([k.value for k in POSITIVE_ENGAGEMENTS])]
             for rid, item in zip(pos_rows["request_id"], pos_rows["item_id"]):
                 engaged.setdefault(str(rid), set()).add(str(item))
         Xs, ys, groups, positions, keys = [], [], [], [], []

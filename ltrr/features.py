@@ -30,6 +30,7 @@ from ltrr.types import Context, Query
 __all__ = [
     "PerformanceStats",
     "UserHistory",
+    "history_features",
     "plan_features",
     "query_shape",
     "request_features",
@@ -179,6 +180,24 @@ def plan_features(
         a[f"{s}_b{budget}"] = 1.0
         a[f"{s}_logb"] = math.log1p(budget) / math.log1p(max(max_total, 1))
         a[f"src_{_clean(source_types.get(name, 'other'))}"] = 1.0
+    return {"A": a, "P": history_features(plan, history)}
+
+
+def history_features(plan: Plan, history: Mapping[str, tuple[float, float]] | None) -> Features:
+    """Return the ``P`` namespace of a plan: its strategies' past performance.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan.
+    history : Mapping[str, (float, float)], optional
+        Per strategy: smoothed engagement share for this query and for its shape.
+
+    Returns
+    -------
+    dict of str to float
+        ``<strategy>_q`` and ``<strategy>_shape`` for each strategy of the plan with history.
+    """
     p: Features = {}
     if history:
         for name, _ in plan.budgets:
@@ -186,7 +205,7 @@ def plan_features(
                 exact, similar = history[name]
                 p[f"{_clean(name)}_q"] = exact
                 p[f"{_clean(name)}_shape"] = similar
-    return {"A": a, "P": p}
+    return p
 
 
 def _ns(name: str, feats: Features) -> str:

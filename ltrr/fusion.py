@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ltrr.errors import InvalidInputError
 from ltrr.types import StrategyResult
 
-__all__ = ["PooledItem", "merge_pool", "reciprocal_rank_fusion"]
+__all__ = ["PooledItem", "merge_pool", "reciprocal_rank_fusion", "rrf_score"]
 
 #: The usual RRF constant (Cormack et al., 2009).
 RRF_K = 60
@@ -65,6 +65,29 @@ def merge_pool(results: Sequence[StrategyResult]) -> list[PooledItem]:
     return list(pool.values())
 
 
+def rrf_score(
+    item: PooledItem, *, k: int = RRF_K, weights: dict[str, float] | None = None
+) -> float:
+    """Return one pool item's reciprocal-rank-fusion score, ``sum_s w_s / (k + rank_s)``.
+
+    Parameters
+    ----------
+    item : PooledItem
+        The item with its ranks per strategy.
+    k : int
+        RRF constant (default 60).
+    weights : dict of str to float, optional
+        Per-strategy weights (default 1).
+
+    Returns
+    -------
+    float
+        The score.
+    """
+    w = weights or {}
+    return sum(w.get(s, 1.0) / (k + r) for s, r in item.ranks.items())
+
+
 def reciprocal_rank_fusion(
     pool: Sequence[PooledItem], *, k: int = RRF_K, weights: dict[str, float] | None = None
 ) -> list[tuple[str, float]]:
@@ -87,6 +110,6 @@ def reciprocal_rank_fusion(
     if k < 0:
         raise InvalidInputError(f"k must be >= 0, got {k}")
     w = weights or {}
-    scored = [(p.item_id, sum(w.get(s, 1.0) / (k + r) for s, r in p.ranks.items())) for p in pool]
+    scored = [(p.item_id, rrf_score(p, k=k, weights=w)) for p in pool]
     order = sorted(range(len(scored)), key=lambda i: -scored[i][1])
     return [scored[i] for i in order]

@@ -15,16 +15,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ltrr.errors import InvalidInputError, UnknownNameError
+from ltrr.types import check_k
 
 __all__ = ["evaluate_run", "mrr_at_k", "ndcg_at_k", "parse_measure", "recall_at_k", "success_at_k"]
 
 _DISCOUNT = 1.0 / np.log2(np.arange(2, 10_002, dtype=np.float64))
-
-
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
 
 
 def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
@@ -44,7 +39,7 @@ def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
     float
         nDCG@k in [0, 1]; 0 when no item is relevant.
     """
-    k = _check_k(k)
+    k = check_k(k)
     gains = [max(qrels.get(d, 0), 0) for d in ranked[:k]]
     ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
     if not ideal:
@@ -74,7 +69,7 @@ def recall_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> floa
     float
         Recall@k in [0, 1]; 0 when no item is relevant.
     """
-    k = _check_k(k)
+    k = check_k(k)
     relevant = {d for d, g in qrels.items() if g > 0}
     if not relevant:
         return 0.0
@@ -98,7 +93,7 @@ def mrr_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
     float
         1/rank of the first relevant item, or 0.
     """
-    k = _check_k(k)
+    k = check_k(k)
     for rank, d in enumerate(ranked[:k], start=1):
         if qrels.get(d, 0) > 0:
             return 1.0 / rank
@@ -147,7 +142,7 @@ def parse_measure(name: str) -> tuple[str, int]:
         raise UnknownNameError(
             f"unknown measure {name!r}; expected '<metric>@<k>' with metric in {sorted(_METRICS)}"
         )
-    return m.group(1), _check_k(int(m.group(2)))
+    return m.group(1), check_k(int(m.group(2)))
 
 
 def evaluate_run(

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.fusion import RRF_K, PooledItem
+from ltrr.fusion import PooledItem, rrf_score
 from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Query
@@ -127,7 +127,7 @@ class PoolFeaturizer:
             if s in self._scorers:
                 X[:, col] = self._scorers[s].score_items(query, positions)
                 col += 1
-        X[:, col] = [sum(1.0 / (RRF_K + r) for r in p.ranks.values()) for p in pool]
+        X[:, col] = [rrf_score(p) for p in pool]
         X[:, col + 1] = [len(p.ranks) for p in pool]
         X[:, col + 2] = self._popularity[positions]
         if context is not None and context.timestamp is not None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
-from ltrr.features import Features, _ns, plan_features
+from ltrr.features import Features, _ns, history_features, plan_features
 from ltrr.io import atomic_write_json, read_json
 from ltrr.plans import Plan, plan_grid
 
@@ -212,16 +212,8 @@ class PlanSelector:
         """
         lines = ["shared " + " ".join(_ns(n, f) for n, f in shared.items() if f)]
         for plan, static in zip(self.plans, self._static):
-            perf = ""
-            if history:
-                feats = {
-                    f"{name}_{kind}": value
-                    for name, _ in plan.budgets
-                    if name in history
-                    for kind, value in zip(("q", "shape"), history[name])
-                }
-                perf = " " + _ns("P", feats) if feats else ""
-            lines.append(static + perf)
+            feats = history_features(plan, history)
+            lines.append(static + (" " + _ns("P", feats) if feats else ""))
         return lines
 
     def choose(self, example: list[str]) -> Selection:

@@ -20,6 +20,7 @@ from ltrr.errors import DuplicateIdError, EmptyQueryError, InvalidInputError, Un
 
 __all__ = [
     "MAX_QUERY_CHARS",
+    "POSITIVE_ENGAGEMENTS",
     "AttributeValue",
     "Candidate",
     "Catalog",
@@ -31,6 +32,8 @@ __all__ = [
     "Item",
     "Query",
     "StrategyResult",
+    "check_k",
+    "coerce_query",
 ]
 
 #: Longest query text accepted, in characters. Longer input is almost always a bug
@@ -556,3 +559,52 @@ class Interaction:
                 ) from None
         if self.position is not None and self.position < 1:
             raise InvalidInputError(f"Interaction.position is 1-based, got {self.position}")
+
+
+#: Engagement kinds that count as a success (reward) everywhere in ltrr.
+POSITIVE_ENGAGEMENTS = frozenset(
+    {EngagementKind.CLICK, EngagementKind.PLAY, EngagementKind.PURCHASE}
+)
+
+
+def check_k(k: object) -> int:
+    """Validate a retrieval budget.
+
+    Parameters
+    ----------
+    k : object
+        The budget received.
+
+    Returns
+    -------
+    int
+        ``k`` as an int.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``k`` is not an integer >= 1.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def coerce_query(query: Query | str) -> Query:
+    """Return ``query`` as a :class:`Query`, validating plain strings.
+
+    Parameters
+    ----------
+    query : Query or str
+        A query record or its text.
+
+    Returns
+    -------
+    Query
+        The validated record.
+    """
+    if isinstance(query, Query):
+        return query
+    if isinstance(query, str):
+        return Query(query)
+    raise InvalidInputError(f"query must be a Query or a str, got {type(query).__name__}")

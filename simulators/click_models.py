@@ -675,8 +675,6 @@ class DynamicBayesianNetwork(ClickModel):
         n_sessions, n_positions = relevance.shape
         # all draws in one call: (position, [click, satisfied, continue], session)
         draws = rng.random((n_positions, 3, n_sessions))
-        if n_sessions == 1:  # the online loop's case: scalar arithmetic beats tiny arrays
-            return self._simulate_one(attractiveness[0], satisfaction[0], draws[:, :, 0])
         clicks = np.zeros((n_sessions, n_positions), dtype=np.bool_)
         examined = np.ones(n_sessions, dtype=np.bool_)
         for position in range(n_positions):
@@ -707,22 +705,6 @@ class DynamicBayesianNetwork(ClickModel):
             if u_go >= gamma:
                 break
         return out
-
-    def _simulate_one(
-        self, attractiveness: FloatArray, satisfaction: FloatArray, draws: FloatArray
-    ) -> BoolArray:
-        clicks = np.zeros((1, len(attractiveness)), dtype=np.bool_)
-        gamma = self.gamma
-        for position, (a, s, (u_click, u_sat, u_go)) in enumerate(
-            zip(attractiveness.tolist(), satisfaction.tolist(), draws.tolist())
-        ):
-            if u_click < a:
-                clicks[0, position] = True
-                if u_sat < s:
-                    break
-            if u_go >= gamma:
-                break
-        return clicks
 
 
 # --------------------------------------------------------------------------- registry

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ltrr.errors import InvalidInputError
 from ltrr.eventlog import EventLog, FeedbackRecord, PoolEntry, RequestRecord
 from ltrr.metrics import ndcg_at_k
-from ltrr.types import EngagementKind
+from ltrr.types import POSITIVE_ENGAGEMENTS
 from simulators.policies import Decision, Policy
 from simulators.worlds.base import Engagement, SimRequest, World
 
@@ -27,8 +27,6 @@ __all__ = [
     "step_metrics",
 ]
 
-#: Engagement kinds that count as success (a reward of 1).
-POSITIVE = frozenset({EngagementKind.CLICK, EngagementKind.PLAY, EngagementKind.PURCHASE})
 
 #: Callback receiving each step (e.g. to write the event log).
 StepSink = Callable[["StepRecord", SimRequest, Decision, Sequence[Engagement]], None]
@@ -227,7 +225,7 @@ def run_online(
         decision = policy.act(request.query, request.context, k, rng)
         latency = (time.perf_counter() - t0) * 1000.0
         engagements = world.respond(request, decision.ranking[:k], rng)
-        reward = 1.0 if any(e.kind in POSITIVE for e in engagements) else 0.0
+        reward = 1.0 if any(e.kind in POSITIVE_ENGAGEMENTS for e in engagements) else 0.0
         policy.learn(decision, engagements, reward)
         recall, ndcg, success = step_metrics(request, decision, k)
         rec = StepRecord(

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ltrr.errors import DataError, InvalidInputError, UnknownNameError
 from ltrr.plans import Plan
+from ltrr.types import POSITIVE_ENGAGEMENTS
 from simulators.estimators import (
     DirectMethod,
     DoublyRobust,
@@ -31,8 +32,8 @@ TARGET_ALIASES = {
     "embedding": "embedding=100",
     "rrf": "embedding=100+lexical=100",
 }
-#: Engagement kinds that make a round's reward 1.
-POSITIVE_KINDS = ("click", "play", "purchase")
+#: Engagement kinds that make a round's reward 1 (their logged string values).
+POSITIVE_KINDS = tuple(sorted(k.value for k in POSITIVE_ENGAGEMENTS))
 
 
 class LoggedBandit:

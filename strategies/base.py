@@ -18,7 +18,17 @@ import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_dir, atomic_write_json, read_json
-from ltrr.types import Candidate, Catalog, Context, Filters, Interaction, Query, StrategyResult
+from ltrr.types import (
+    Candidate,
+    Catalog,
+    Context,
+    Filters,
+    Interaction,
+    Query,
+    StrategyResult,
+    check_k,
+    coerce_query,
+)
 
 __all__ = ["PARAMS_FILE", "SOURCE_TYPES", "Strategy", "check_k", "coerce_query"]
 
@@ -34,49 +44,6 @@ S = TypeVar("S", bound="Strategy")
 
 IndexArray = npt.NDArray[np.int64]
 ScoreArray = npt.NDArray[np.float32]
-
-
-def check_k(k: object) -> int:
-    """Validate a retrieval budget.
-
-    Parameters
-    ----------
-    k : object
-        The budget received.
-
-    Returns
-    -------
-    int
-        ``k`` as an int.
-
-    Raises
-    ------
-    InvalidInputError
-        If ``k`` is not an integer >= 1.
-    """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
-
-
-def coerce_query(query: Query | str) -> Query:
-    """Return ``query`` as a :class:`Query`, validating plain strings.
-
-    Parameters
-    ----------
-    query : Query or str
-        A query record or its text.
-
-    Returns
-    -------
-    Query
-        The validated record.
-    """
-    if isinstance(query, Query):
-        return query
-    if isinstance(query, str):
-        return Query(query)
-    raise InvalidInputError(f"query must be a Query or a str, got {type(query).__name__}")
 
 
 class Strategy(ABC):

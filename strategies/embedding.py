@@ -15,7 +15,7 @@ from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.types import Catalog, Context, Interaction, Query
 from strategies.ann import ExactIndex, HNSWIndex, VectorIndex, make_index
-from strategies.base import IndexArray, ScoreArray, Strategy
+from strategies.base import IndexArray, ScoreArray, Strategy, coerce_query
 from strategies.encoder import Encoder
 from strategies.registry import register_strategy
 
@@ -292,8 +292,6 @@ class EmbeddingStrategy(Strategy):
         numpy.ndarray of float32
             One similarity per position.
         """
-        from strategies.base import coerce_query
-
         if self.vectors_ is None:
             raise NotFittedError(f"strategy {self.name!r} is not fitted")
         pos = self.check_positions(positions)

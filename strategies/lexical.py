@@ -22,7 +22,7 @@ from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Interaction, Query
-from strategies.base import IndexArray, ScoreArray, Strategy
+from strategies.base import IndexArray, ScoreArray, Strategy, coerce_query
 from strategies.registry import register_strategy
 
 __all__ = ["BACKENDS", "VARIANTS", "LexicalStrategy"]
@@ -346,8 +346,6 @@ class LexicalStrategy(Strategy):
         numpy.ndarray of float32
             One score per position.
         """
-        from strategies.base import coerce_query
-
         q = coerce_query(query)
         pos = self.check_positions(positions)
         n = self.n_items
@@ -383,8 +381,6 @@ class LexicalStrategy(Strategy):
             ``idf_max``: their inverse document frequencies, scaled to [0, 1]
             (``log(N / df) / log(N)``; bm25s backend only).
         """
-        from strategies.base import coerce_query
-
         terms = self.tokenizer.tokenize(coerce_query(query).text)
         if not terms:
             return {"known": 0.0}

@@ -56,7 +56,7 @@ class SimRequest:
                 f"offending items {bad[:5]}"
             )
 
-    def grades(self, ranking: Sequence[str]) -> np.ndarray:
+    def grades(self, ranking: Sequence[str]) -> list[int]:
         """Return the relevance grade of each item of ``ranking`` (0 when irrelevant).
 
         Parameters
@@ -66,11 +66,11 @@ class SimRequest:
 
         Returns
         -------
-        numpy.ndarray of int64
+        list of int
             One grade per item.
         """
         rel = self.relevance
-        return np.fromiter((rel.get(i, 0) for i in ranking), dtype=np.int64, count=len(ranking))
+        return [rel.get(i, 0) for i in ranking]
 
 
 class World(ABC):
@@ -158,8 +158,7 @@ class World(ABC):
         """
         if not ranking:
             return []
-        rel = request.relevance
-        clicked = self.click_model.simulate_grades([rel.get(i, 0) for i in ranking], rng=rng)
+        clicked = self.click_model.simulate_grades(request.grades(ranking), rng=rng)
         kind = self.click_kind
         return [Engagement(ranking[p], kind, p + 1) for p in clicked]
 
