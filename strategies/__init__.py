@@ -3,6 +3,8 @@
 from strategies.base import Strategy
 from strategies.embedding import EmbeddingStrategy
 from strategies.lexical import LexicalStrategy
+from strategies.memory import MemoryStrategy
+from strategies.xrtree import XRTreeStrategy
 from strategies.registry import (
     available_strategies,
     load_strategy,
@@ -13,7 +15,9 @@ from strategies.registry import (
 __all__ = [
     "EmbeddingStrategy",
     "LexicalStrategy",
+    "MemoryStrategy",
     "Strategy",
+    "XRTreeStrategy",
     "available_strategies",
     "load_strategy",
     "make_strategy",

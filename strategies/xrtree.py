@@ -1,0 +1,584 @@
+"""The XR-tree strategy: PECOS-style XR-Linear over TF-IDF text features, each item a label.
+
+Training pairs ``query text -> item`` come from three sources: every item's own text
+used as a pseudo-query (each text field, cut to ``pseudo_query_chars`` characters, so
+that an item nobody has searched for is still reachable), judged pairs passed to
+:meth:`XRTreeStrategy.fit`, and engagements passed to :meth:`XRTreeStrategy.update`
+(used at the next :meth:`XRTreeStrategy.refit`).
+
+Query features (:class:`TfidfFeaturizer`) are word 1- to 3-gram and character 3-gram
+TF-IDF (the character n-grams padded with a space, scikit-learn's ``char_wb``, so word
+boundaries are marked), each block L2-normalised, concatenated and normalised again.
+Serving one query uses a dictionary look-up transform that gives the same vector as
+scikit-learn's (checked by the tests) without its per-call overhead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
+from ltrr.io import atomic_write_json, read_json
+from ltrr.types import POSITIVE_ENGAGEMENTS, Catalog, Context, Interaction, Query
+from strategies.base import IndexArray, ScoreArray, Strategy
+from strategies.registry import register_strategy
+from strategies.xlinear import XRLinearModel, hierarchical_kmeans, pifa
+
+__all__ = ["TfidfFeaturizer", "XRTreeStrategy"]
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
+_SPACES = re.compile(r"\s\s+")
+
+
+class TfidfFeaturizer:
+    """Word n-gram plus character n-gram TF-IDF, one L2-normalised sparse row per text.
+
+    Parameters
+    ----------
+    word_ngrams : int
+        Word n-grams of length 1 to ``word_ngrams`` (1-5).
+    char_ngrams : int
+        Length of the character n-grams within padded words (2-6).
+    min_df : int
+        Keep terms seen in at least this many training texts (>= 1).
+
+    Attributes
+    ----------
+    word_vocab_, char_vocab_ : dict of str to int
+        Term to column, per block (the character block's columns follow the word block's).
+    word_idf_, char_idf_ : numpy.ndarray
+        Inverse document frequencies, per block.
+    """
+
+    def __init__(self, *, word_ngrams: int = 3, char_ngrams: int = 3, min_df: int = 1) -> None:
+        for name, value, low, high in (
+            ("word_ngrams", word_ngrams, 1, 5),
+            ("char_ngrams", char_ngrams, 2, 6),
+            ("min_df", min_df, 1, 1_000_000),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise InvalidInputError(
+                    f"{name} must be an integer in [{low}, {high}], got {value!r}"
+                )
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.word_vocab_: dict[str, int] | None = None
+        self.char_vocab_: dict[str, int] = {}
+        self.word_idf_: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self.char_idf_: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+
+    def _vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+        w = TfidfVectorizer(ngram_range=(1, self.word_ngrams), min_df=self.min_df, dtype=np.float32)
+        c = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(self.char_ngrams, self.char_ngrams),
+            min_df=self.min_df,
+            dtype=np.float32,
+        )
+        return w, c
+
+    @property
+    def n_features(self) -> int:
+        """Number of columns of a transformed row."""
+        return len(self._word_vocab()) + len(self.char_vocab_)
+
+    def _word_vocab(self) -> dict[str, int]:
+        if self.word_vocab_ is None:
+            raise NotFittedError("TfidfFeaturizer is not fitted; call fit(texts) first")
+        return self.word_vocab_
+
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Learn the vocabularies and IDF weights from ``texts`` and transform them.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Training texts (at least one with a term).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            One L2-normalised row per text.
+        """
+        if len(texts) == 0:
+            raise InvalidInputError("TfidfFeaturizer.fit_transform needs at least one text, got 0")
+        w, c = self._vectorizers()
+        try:
+            Xw = w.fit_transform(texts)
+            Xc = c.fit_transform(texts)
+        except ValueError as exc:  # empty vocabulary
+            raise InvalidInputError(f"no terms to index in the training texts: {exc}") from None
+        self.word_vocab_ = {str(t): int(i) for t, i in w.vocabulary_.items()}
+        offset = len(self.word_vocab_)
+        self.char_vocab_ = {str(t): int(i) + offset for t, i in c.vocabulary_.items()}
+        self.word_idf_ = w.idf_.astype(np.float32)
+        self.char_idf_ = c.idf_.astype(np.float32)
+        X = sp.hstack([Xw, Xc], format="csr", dtype=np.float32)
+        return normalize(X, copy=False).astype(np.float32)
+
+    def _word_terms(self, text: str) -> list[str]:
+        tokens = _TOKEN.findall(text.lower())
+        terms = list(tokens)
+        for n in range(2, self.word_ngrams + 1):
+            terms.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        return terms
+
+    def _char_terms(self, text: str) -> list[str]:
+        n = self.char_ngrams
+        out: list[str] = []
+        for word in _SPACES.sub(" ", text.lower()).split():
+            padded = f" {word} "
+            if len(padded) <= n:
+                out.append(padded)
+                continue
+            out.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+        return out
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Transform texts into L2-normalised TF-IDF rows.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Texts; terms unseen in training are ignored.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            One row per text; a text with no known term gives an empty row.
+        """
+        wv = self._word_vocab()
+        indptr = [0]
+        indices: list[int] = []
+        data: list[float] = []
+        for text in texts:
+            cols: list[int] = []
+            vals: list[float] = []
+            for vocab, idf, terms in (
+                (wv, self.word_idf_, self._word_terms(text)),
+                (self.char_vocab_, self.char_idf_, self._char_terms(text)),
+            ):
+                base = 0 if vocab is wv else len(wv)
+                counts = Counter(j for t in terms if (j := vocab.get(t)) is not None)
+                if not counts:
+                    continue
+                block = [(j, tf * float(idf[j - base])) for j, tf in counts.items()]
+                norm = math.sqrt(sum(v * v for _, v in block))
+                cols.extend(j for j, _ in block)
+                vals.extend(v / norm for _, v in block)
+            total = math.sqrt(sum(v * v for v in vals))
+            indices.extend(cols)
+            data.extend(v / total for v in vals)  # total > 0 whenever vals is not empty
+            indptr.append(len(indices))
+        return sp.csr_matrix(
+            (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), indptr),
+            shape=(len(texts), self.n_features),
+        )
+
+    def save(self, folder: Path) -> None:
+        """Write the vocabularies and IDF weights into ``folder`` (``featurizer.json``, ``idf.npz``)."""
+        atomic_write_json(
+            folder / "featurizer.json",
+            {
+                "word_ngrams": self.word_ngrams,
+                "char_ngrams": self.char_ngrams,
+                "min_df": self.min_df,
+                "word_vocab": self._word_vocab(),
+                "char_vocab": self.char_vocab_,
+            },
+        )
+        np.savez(folder / "idf.npz", word=self.word_idf_, char=self.char_idf_)
+
+    @classmethod
+    def load(cls, folder: Path) -> TfidfFeaturizer:
+        """Read a featurizer written by :meth:`save`.
+
+        Parameters
+        ----------
+        folder : Path
+            The folder holding ``featurizer.json`` and ``idf.npz``.
+
+        Returns
+        -------
+        TfidfFeaturizer
+            The fitted featurizer.
+        """
+        meta = read_json(folder / "featurizer.json", what="XR-tree featurizer")
+        try:
+            obj = cls(
+                word_ngrams=int(meta["word_ngrams"]),
+                char_ngrams=int(meta["char_ngrams"]),
+                min_df=int(meta["min_df"]),
+            )
+            obj.word_vocab_ = {str(k): int(v) for k, v in meta["word_vocab"].items()}
+            obj.char_vocab_ = {str(k): int(v) for k, v in meta["char_vocab"].items()}
+            with np.load(folder / "idf.npz", allow_pickle=False) as z:
+                obj.word_idf_ = np.asarray(z["word"], dtype=np.float32)
+                obj.char_idf_ = np.asarray(z["char"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError, OSError, AttributeError) as exc:
+            raise CorruptModelError(
+                f"XR-tree featurizer in {str(folder)!r} is unreadable: {exc!r}"
+            ) from None
+        if obj.word_idf_.size != len(obj.word_vocab_) or obj.char_idf_.size != len(obj.char_vocab_):
+            raise CorruptModelError(
+                f"XR-tree featurizer in {str(folder)!r} is inconsistent: vocabularies of "
+                f"{len(obj.word_vocab_)} + {len(obj.char_vocab_)} terms, IDF arrays of "
+                f"{obj.word_idf_.size} + {obj.char_idf_.size}"
+            )
+        return obj
+
+
+@register_strategy
+class XRTreeStrategy(Strategy):
+    """PECOS-style XR-Linear tree retriever learned from ``query -> item`` pairs.
+
+    Parameters
+    ----------
+    branching : int
+        Children per tree node, a power of two (PECOS's ``nr_splits``; default 16).
+    max_leaf_size : int
+        Most items per leaf cluster (default 100).
+    beam_size : int
+        Beam width of the search (default 10). At most ``beam_size`` leaf clusters are
+        opened, so a budget above their total size returns fewer items.
+    threshold : float
+        Classifier weights below this magnitude are dropped (default 0.1).
+    C : float
+        Inverse regularisation of each node's squared-hinge SVM (default 1).
+    centroid_weight : float
+        Exponent of the cosine between the query and a node's centroid (the mean of its
+        items' PIFA vectors) that multiplies each node's classifier score; 0 is plain
+        XR-Linear (default 1; see the README for the measured difference).
+    word_ngrams, char_ngrams : int
+        TF-IDF n-gram lengths (default 3 and 3).
+    pseudo_query_chars : int
+        Each text field of an item, cut to this many characters, is a training
+        pseudo-query for it (default 300; 0 turns pseudo-queries off).
+    seed : int
+        Seed of the clustering.
+    n_threads : int
+        Threads training node groups in parallel (default 2).
+    name : str, optional
+        Instance name (default ``"xrtree"``).
+
+    Attributes
+    ----------
+    model_ : XRLinearModel
+        The trained tree model.
+    featurizer_ : TfidfFeaturizer
+        The query featurizer.
+    train_seconds_ : float
+        Wall time of the last training.
+    """
+
+    kind = "xrtree"
+    source_type = "tree"
+
+    def __init__(
+        self,
+        *,
+        branching: int = 16,
+        max_leaf_size: int = 100,
+        beam_size: int = 10,
+        threshold: float = 0.1,
+        C: float = 1.0,
+        centroid_weight: float = 1.0,
+        word_ngrams: int = 3,
+        char_ngrams: int = 3,
+        pseudo_query_chars: int = 300,
+        seed: int = 0,
+        n_threads: int = 2,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        # validate everything up front (the model and featurizer check their own)
+        XRLinearModel(
+            C=C,
+            threshold=threshold,
+            beam_size=beam_size,
+            centroid_weight=centroid_weight,
+            n_threads=n_threads,
+        )
+        TfidfFeaturizer(word_ngrams=word_ngrams, char_ngrams=char_ngrams)
+        hierarchical_kmeans_check(branching, max_leaf_size)
+        if not isinstance(pseudo_query_chars, int) or pseudo_query_chars < 0:
+            raise InvalidInputError(
+                f"pseudo_query_chars must be an integer >= 0, got {pseudo_query_chars!r}"
+            )
+        self.branching = branching
+        self.max_leaf_size = max_leaf_size
+        self.beam_size = beam_size
+        self.threshold = threshold
+        self.C = C
+        self.centroid_weight = centroid_weight
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.pseudo_query_chars = pseudo_query_chars
+        self.seed = seed
+        self.n_threads = n_threads
+        self.model_: XRLinearModel | None = None
+        self.featurizer_: TfidfFeaturizer | None = None
+        self.train_seconds_: float = 0.0
+        self._pairs: Counter[tuple[str, int]] = Counter()
+        self._catalog_texts: list[list[str]] = []
+
+    def get_params(self) -> dict[str, Any]:
+        """Return the constructor parameters."""
+        return {
+            "branching": self.branching,
+            "max_leaf_size": self.max_leaf_size,
+            "beam_size": self.beam_size,
+            "threshold": self.threshold,
+            "C": self.C,
+            "centroid_weight": self.centroid_weight,
+            "word_ngrams": self.word_ngrams,
+            "char_ngrams": self.char_ngrams,
+            "pseudo_query_chars": self.pseudo_query_chars,
+            "seed": self.seed,
+            "n_threads": self.n_threads,
+        }
+
+    # -------------------------------------------------------------------- fit
+    def fit(
+        self, catalog: Catalog, pairs: Iterable[tuple[str, str]] | None = None
+    ) -> XRTreeStrategy:
+        """Train the tree on the catalog's pseudo-queries and on judged pairs.
+
+        Parameters
+        ----------
+        catalog : Catalog
+            The items (labels).
+        pairs : iterable of (str, str), optional
+            ``(query text, item id)`` training pairs, e.g. judged relevant documents.
+
+        Returns
+        -------
+        XRTreeStrategy
+            ``self``, fitted.
+
+        Raises
+        ------
+        UnknownNameError
+            If a pair names an item that is not in the catalog.
+        InvalidInputError
+            If there is nothing to train on.
+        """
+        if not isinstance(catalog, Catalog):
+            raise InvalidInputError(f"fit expects a Catalog, got {type(catalog).__name__}")
+        checked: Counter[tuple[str, int]] = Counter()
+        for n, pair in enumerate(pairs or ()):
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise InvalidInputError(
+                    f"pairs[{n}] must be a (query text, item id) tuple, got {pair!r}"
+                )
+            text, item_id = pair
+            if item_id not in catalog:
+                raise UnknownNameError(
+                    f"pairs[{n}] names item {item_id!r}, which is not in catalog {catalog.name!r}"
+                )
+            if isinstance(text, str) and text.strip():
+                checked[(text, catalog.index_of(item_id))] += 1
+        self._pairs = checked
+        self._catalog_texts = [list(item.fields.values()) for item in catalog]
+        super().fit(catalog)
+        return self
+
+    def _fit(self, catalog: Catalog) -> None:
+        self._train()
+
+    def _train(self) -> None:
+        start = time.perf_counter()
+        texts: list[str] = []
+        labels: list[int] = []
+        if self.pseudo_query_chars:
+            for pos, fields in enumerate(self._catalog_texts):
+                for value in fields:
+                    if value.strip():
+                        texts.append(value[: self.pseudo_query_chars])
+                        labels.append(pos)
+        for (text, pos), _count in sorted(self._pairs.items()):
+            texts.append(text)
+            labels.append(pos)
+        n_items = len(self._catalog_texts)
+        if not texts:
+            raise InvalidInputError(
+                "the XR-tree has nothing to train on: no item text (pseudo_query_chars="
+                f"{self.pseudo_query_chars}) and no training pairs"
+            )
+        featurizer = TfidfFeaturizer(word_ngrams=self.word_ngrams, char_ngrams=self.char_ngrams)
+        X = featurizer.fit_transform(texts)
+        Y = sp.csr_matrix(
+            (np.ones(len(labels), dtype=np.float32), (np.arange(len(labels)), labels)),
+            shape=(len(texts), n_items),
+        )
+        chain = hierarchical_kmeans(
+            pifa(X, Y), branching=self.branching, max_leaf_size=self.max_leaf_size, seed=self.seed
+        )
+        model = XRLinearModel(
+            C=self.C,
+            threshold=self.threshold,
+            beam_size=self.beam_size,
+            centroid_weight=self.centroid_weight,
+            n_threads=self.n_threads,
+        ).train(X, Y, chain)
+        self.model_, self.featurizer_ = model, featurizer
+        self.train_seconds_ = time.perf_counter() - start
+
+    def refit(self) -> XRTreeStrategy:
+        """Retrain on the catalog text, the judged pairs and every engagement seen since.
+
+        Returns
+        -------
+        XRTreeStrategy
+            ``self``, retrained.
+        """
+        self._ids()
+        self._train()
+        return self
+
+    # --------------------------------------------------------------- retrieve
+    def _parts(self) -> tuple[XRLinearModel, TfidfFeaturizer]:
+        if self.model_ is None or self.featurizer_ is None:
+            raise NotFittedError(f"strategy {self.name!r} is not fitted; call fit(catalog) first")
+        return self.model_, self.featurizer_
+
+    def _retrieve(
+        self,
+        query: Query,
+        context: Context | None,
+        k: int,
+        allowed: npt.NDArray[np.bool_] | None,
+    ) -> tuple[IndexArray, ScoreArray]:
+        return self._retrieve_many([query], [context], k)[0]
+
+    def _retrieve_many(
+        self, queries: list[Query], contexts: list[Context | None], k: int
+    ) -> list[tuple[IndexArray, ScoreArray]]:
+        model, featurizer = self._parts()
+        X = featurizer.transform([q.text for q in queries])
+        topk = k if all(q.filters is None or q.filters.is_empty() for q in queries) else 10 * k
+        out: list[tuple[IndexArray, ScoreArray]] = []
+        for q, (idx, scores) in zip(queries, model.predict(X, topk=topk)):
+            allowed = self.allowed_mask(q.filters)
+            if allowed is not None:
+                keep = allowed[idx]
+                idx, scores = idx[keep], scores[keep]
+            out.append((idx[:k].astype(np.int64), scores[:k].astype(np.float32)))
+        return out
+
+    # ----------------------------------------------------------------- update
+    def update(self, interactions: Iterable[Interaction]) -> None:
+        """Remember positive engagements as training pairs for the next :meth:`refit`.
+
+        Engagements that are not positive (skips, reformulations) and empty queries are
+        ignored; the tree itself changes only when :meth:`refit` runs (training takes
+        seconds, so it is a batch step, not an online one).
+
+        Parameters
+        ----------
+        interactions : iterable of Interaction
+            Engagements.
+
+        Raises
+        ------
+        UnknownNameError
+            If an interaction names an item the strategy does not index (nothing is added).
+        """
+        ids = self._ids()
+        index = {item_id: n for n, item_id in enumerate(ids)}
+        new: list[tuple[str, int]] = []
+        for inter in interactions:
+            if inter.kind not in POSITIVE_ENGAGEMENTS or not inter.query.strip():
+                continue
+            pos = index.get(inter.item_id)
+            if pos is None:
+                raise UnknownNameError(
+                    f"interaction names item {inter.item_id!r}, which strategy {self.name!r} "
+                    "does not index"
+                )
+            new.append((inter.query, pos))
+        self._pairs.update(new)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of distinct ``(query, item)`` training pairs besides the pseudo-queries."""
+        return len(self._pairs)
+
+    # ------------------------------------------------------------- save/load
+    def _save_state(self, folder: Path) -> None:
+        model, featurizer = self._parts()
+        model.save(folder / "model")
+        featurizer.save(folder)
+        atomic_write_json(
+            folder / "training.json",
+            {
+                "texts": self._catalog_texts,
+                "pairs": [[t, p, c] for (t, p), c in sorted(self._pairs.items())],
+                "train_seconds": self.train_seconds_,
+            },
+        )
+
+    def _load_state(self, folder: Path, n_items: int) -> None:
+        model = XRLinearModel.load(folder / "model")
+        featurizer = TfidfFeaturizer.load(folder)
+        if model.chain_ is None or model.chain_.n_labels != n_items:
+            raise CorruptModelError(
+                f"XR-tree model in {str(folder)!r} has "
+                f"{None if model.chain_ is None else model.chain_.n_labels} labels; expected {n_items}"
+            )
+        if model.n_features_ != featurizer.n_features:
+            raise CorruptModelError(
+                f"XR-tree model in {str(folder)!r} expects {model.n_features_} features but its "
+                f"featurizer makes {featurizer.n_features}"
+            )
+        training = read_json(folder / "training.json", what="XR-tree training pairs")
+        try:
+            texts = [[str(v) for v in fields] for fields in training["texts"]]
+            pairs: Counter[tuple[str, int]] = Counter(
+                {(str(t), int(p)): int(c) for t, p, c in training["pairs"]}
+            )
+            seconds = float(training["train_seconds"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptModelError(
+                f"{str(folder / 'training.json')!r} is malformed: {exc!r}"
+            ) from None
+        if len(texts) != n_items or any(not 0 <= p < n_items for _, p in pairs):
+            raise CorruptModelError(
+                f"{str(folder / 'training.json')!r} does not match {n_items} items"
+            )
+        self.model_, self.featurizer_ = model, featurizer
+        self._catalog_texts, self._pairs, self.train_seconds_ = texts, pairs, seconds
+
+
+def hierarchical_kmeans_check(branching: object, max_leaf_size: object) -> None:
+    """Validate the tree settings the way :func:`~strategies.xlinear.hierarchical_kmeans` does.
+
+    Parameters
+    ----------
+    branching : object
+        Must be a power of two in [2, 1024].
+    max_leaf_size : object
+        Must be an integer >= 1.
+    """
+    if (
+        not isinstance(branching, int)
+        or isinstance(branching, bool)
+        or not 2 <= branching <= 1024
+        or branching & (branching - 1)
+    ):
+        raise InvalidInputError(f"branching must be a power of two in [2, 1024], got {branching!r}")
+    if not isinstance(max_leaf_size, int) or isinstance(max_leaf_size, bool) or max_leaf_size < 1:
+        raise InvalidInputError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size!r}")
