@@ -4,13 +4,13 @@ from strategies.base import Strategy
 from strategies.embedding import EmbeddingStrategy
 from strategies.lexical import LexicalStrategy
 from strategies.memory import MemoryStrategy
-from strategies.xrtree import XRTreeStrategy
 from strategies.registry import (
     available_strategies,
     load_strategy,
     make_strategy,
     register_strategy,
 )
+from strategies.xrtree import XRTreeStrategy
 
 __all__ = [
     "EmbeddingStrategy",
