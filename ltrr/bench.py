@@ -14,6 +14,7 @@ from ltrr.metrics import evaluate_run, percentile_ms
 from ltrr.types import Query, check_k
 from strategies.embedding import EmbeddingStrategy
 from strategies.registry import make_strategy
+from strategies.xrtree import XRTreeStrategy
 
 __all__ = ["format_table", "run_retrieval_benchmark"]
 
@@ -32,6 +33,7 @@ def run_retrieval_benchmark(
     strategy_params: dict[str, dict[str, Any]] | None = None,
     limit: int | None = None,
     progress: bool = True,
+    train_pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Fit each strategy on the data set's catalog and evaluate it on the split's queries.
 
@@ -51,6 +53,9 @@ def run_retrieval_benchmark(
         Evaluate only the first ``limit`` judged queries (for quick runs).
     progress : bool
         Show progress bars.
+    train_pairs : sequence of (str, str), optional
+        ``(query text, item id)`` pairs for strategies that learn from judgements (the
+        XR-tree), e.g. the train split's; never the evaluated split's.
 
     Returns
     -------
@@ -76,7 +81,10 @@ def run_retrieval_benchmark(
             params.setdefault("show_progress", progress)
         strategy = make_strategy(name, **params)
         t0 = time.perf_counter()
-        strategy.fit(dataset.catalog)
+        if isinstance(strategy, XRTreeStrategy):
+            strategy.fit(dataset.catalog, train_pairs)
+        else:
+            strategy.fit(dataset.catalog)
         build_s = time.perf_counter() - t0
         build_counts = _encoder_counts(strategy)
         if queries:  # one warm-up query (lazy imports, first allocations), not timed
@@ -96,6 +104,8 @@ def run_retrieval_benchmark(
             "build_s": round(build_s, 3),
             "params": strategy.get_params(),
         }
+        if isinstance(strategy, XRTreeStrategy):
+            entry.update(_xrtree_extras(strategy))
         if isinstance(strategy, EmbeddingStrategy):
             entry.update(build_counts)
             entry.update(_embedding_extras(strategy, queries, k))
@@ -119,6 +129,17 @@ def _embedding_extras(strategy: EmbeddingStrategy, queries: list[Query], k: int)
         "search_ms_p50": round(percentile_ms(search_ms, 50), 4),
         "search_ms_p99": round(percentile_ms(search_ms, 99), 4),
         f"index_recall@{k}_vs_exact": round(_overlap_recall(approx, exact), 4),
+    }
+
+
+def _xrtree_extras(strategy: XRTreeStrategy) -> dict[str, Any]:
+    """Training time, model size and tree shape of an XR-tree."""
+    model = strategy.model_
+    return {
+        "train_s": round(strategy.train_seconds_, 3),
+        "train_pairs": strategy.n_pairs,
+        "model_mb": round(0.0 if model is None else model.model_bytes() / 1e6, 2),
+        "tree_levels": [] if model is None or model.chain_ is None else model.chain_.sizes(),
     }
 
 

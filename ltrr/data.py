@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +132,30 @@ class BeirDataset:
         """Return the queries judged in the loaded split, in id order (numeric ids numerically)."""
         ids = sorted(self.qrels, key=lambda q: (len(q), q))
         return [self.queries[q] for q in ids]
+
+
+def judged_pairs(
+    queries: Iterable[Query], qrels: Mapping[str, Mapping[str, int]]
+) -> list[tuple[str, str]]:
+    """Turn judgements into ``(query text, item id)`` training pairs (relevance > 0).
+
+    Parameters
+    ----------
+    queries : iterable of Query
+        Judged queries; each is looked up in ``qrels`` by id, else by text.
+    qrels : Mapping
+        ``qrels[query key][item id] = relevance``.
+
+    Returns
+    -------
+    list of (str, str)
+        One pair per relevant item, in query order.
+    """
+    out: list[tuple[str, str]] = []
+    for q in queries:
+        rel = qrels.get(q.id or q.text) or qrels.get(q.text) or {}
+        out.extend((q.text, item_id) for item_id, grade in rel.items() if grade > 0)
+    return out
 
 
 def load_qrels(folder: str | os.PathLike[str], split: str) -> Qrels:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ltrr.data import judged_pairs
 from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
@@ -23,6 +24,7 @@ from ltrr.types import Catalog, Context, Query
 from simulators.worlds.base import Engagement
 from strategies.base import Strategy
 from strategies.registry import make_strategy
+from strategies.xrtree import XRTreeStrategy
 
 __all__ = [
     "POLICY_NAMES",
@@ -283,15 +285,21 @@ class EnginePolicy(Policy):
 POLICY_NAMES: dict[str, str] = {
     "lexical": "fixed plan lexical=100",
     "embedding": "fixed plan embedding=100",
+    "xrtree": "fixed plan xrtree=100 (trained on the world's judgements when it has them)",
     "rrf": "fixed plan embedding=100+lexical=100, reciprocal-rank fusion",
     "random-plans": "uniformly random plan from the grid {0, 10, 50, 100} per strategy (a logging policy)",
-    "engine": "the ltrr engine: VW plan selection over lexical + embedding, LambdaMART ranking "
-    "(trained on the world's judgements when it has them)",
+    "engine": "the ltrr engine: VW plan selection over its strategies (default lexical + "
+    "embedding), LambdaMART ranking (trained on the world's judgements when it has them)",
 }
 
 
 def default_strategies(
-    catalog: Catalog, names: Sequence[str], *, cache_dir: str | None = None, progress: bool = False
+    catalog: Catalog,
+    names: Sequence[str],
+    *,
+    cache_dir: str | None = None,
+    progress: bool = False,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Strategy]:
     """Fit the named strategies on a catalog with default settings.
 
@@ -305,6 +313,9 @@ def default_strategies(
         Embedding cache root.
     progress : bool
         Show the embedding progress bar.
+    pairs : sequence of (str, str), optional
+        ``(query text, item id)`` training pairs for the strategies that learn from
+        them (the XR-tree), e.g. :func:`ltrr.data.judged_pairs` of the train judgements.
 
     Returns
     -------
@@ -316,7 +327,11 @@ def default_strategies(
         params: dict[str, object] = {}
         if name == "embedding":
             params = {"cache_dir": cache_dir, "show_progress": progress}
-        out[name] = make_strategy(name, **params).fit(catalog)
+        strategy = make_strategy(name, **params)
+        if isinstance(strategy, XRTreeStrategy):
+            out[name] = strategy.fit(catalog, pairs)
+        else:
+            out[name] = strategy.fit(catalog)
     return out
 
 
@@ -328,6 +343,7 @@ def make_policy(
     progress: bool = False,
     judged: tuple[Sequence[Query], Mapping[str, Mapping[str, int]]] | None = None,
     seed: int = 0,
+    engine_strategies: Sequence[str] = ("lexical", "embedding"),
 ) -> Policy:
     """Build a named policy over a catalog (see :data:`POLICY_NAMES`).
 
@@ -347,22 +363,25 @@ def make_policy(
         Relevance judgements the engine's ranker trains on.
     seed : int
         Seed of the engine's plan selection.
+    engine_strategies : sequence of str
+        The strategies the engine chooses among (default lexical and embedding).
 
     Returns
     -------
     Policy
         The policy, with fitted strategies.
     """
+    pairs = None if judged is None else judged_pairs(*judged)
     if name == "engine":
         strategies = default_strategies(
-            catalog, ["lexical", "embedding"], cache_dir=cache_dir, progress=progress
+            catalog, list(engine_strategies), cache_dir=cache_dir, progress=progress, pairs=pairs
         )
         engine = Engine(catalog, strategies, seed=seed)
         if judged is not None:
             queries, qrels = judged
             engine.train_ranker(queries, qrels)
         return EnginePolicy(engine)
-    if name in ("lexical", "embedding"):
+    if name in ("lexical", "embedding", "xrtree"):
         plans = [Plan.of({name: 100})]
     elif name == "rrf":
         plans = [Plan.of({"lexical": 100, "embedding": 100})]
@@ -376,5 +395,7 @@ def make_policy(
             "such as 'embedding=10+lexical=50'"
         )
     needed = sorted({s for p in plans for s in p.strategies})
-    strategies = default_strategies(catalog, needed, cache_dir=cache_dir, progress=progress)
+    strategies = default_strategies(
+        catalog, needed, cache_dir=cache_dir, progress=progress, pairs=pairs
+    )
     return PlanPolicy(strategies, plans, name=name)

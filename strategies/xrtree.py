@@ -31,7 +31,14 @@ from sklearn.preprocessing import normalize
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
-from ltrr.types import POSITIVE_ENGAGEMENTS, Catalog, Context, Interaction, Query
+from ltrr.types import (
+    POSITIVE_ENGAGEMENTS,
+    Catalog,
+    Context,
+    Interaction,
+    Query,
+    coerce_query,
+)
 from strategies.base import IndexArray, ScoreArray, Strategy
 from strategies.registry import register_strategy
 from strategies.xlinear import XRLinearModel, hierarchical_kmeans, pifa
@@ -478,6 +485,27 @@ class XRTreeStrategy(Strategy):
                 idx, scores = idx[keep], scores[keep]
             out.append((idx[:k].astype(np.int64), scores[:k].astype(np.float32)))
         return out
+
+    def score_items(self, query: Query | str, positions: npt.ArrayLike) -> ScoreArray:
+        """Score any items for a query with the tree's path score (feature completion).
+
+        Parameters
+        ----------
+        query : Query or str
+            The query.
+        positions : array-like of int
+            0-based catalog positions.
+
+        Returns
+        -------
+        numpy.ndarray of float32
+            One score in (0, 1] per position: the product of the transformed node scores
+            on the item's path, whether or not the beam would have reached it.
+        """
+        model, featurizer = self._parts()
+        pos = self.check_positions(positions)
+        q = coerce_query(query)
+        return model.score_labels(featurizer.transform([q.text]), pos)
 
     # ----------------------------------------------------------------- update
     def update(self, interactions: Iterable[Interaction]) -> None:

@@ -174,3 +174,13 @@ def test_batch_and_single_retrieval_agree():
         np.testing.assert_allclose(
             [c.score for c in one.candidates], [c.score for c in batch.candidates], rtol=1e-5
         )
+
+
+def test_score_items_equals_exhaustive_beam_scores():
+    s = small()
+    q = "red apple dessert"
+    full = s.model_.predict(s.featurizer_.transform([q]), topk=6, beam_size=10_000)[0]
+    scores = s.score_items(q, full[0])
+    np.testing.assert_allclose(scores, full[1], rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="positions"):
+        s.score_items(q, [99])
