@@ -7,14 +7,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ltrr.data import judged_pairs
 from ltrr.engine import Engine
+from ltrr.errors import InvalidInputError
 from ltrr.plans import Plan
 from ltrr.selection import PlanSelector
 
 __all__ = ["run_demo"]
 
+#: Strategies the demo's engine chooses among.
+STRATEGIES = ("lexical", "embedding", "xrtree")
 #: Fixed plans the engine is compared with (each ranked by the same LambdaMART ranker).
-BASELINES = ("lexical=100", "embedding=30+lexical=30", "embedding=100+lexical=100")
+BASELINES = (
+    "lexical=100",
+    "xrtree=100",
+    "embedding=30+lexical=30+xrtree=30",
+    "embedding=100+lexical=100+xrtree=100",
+)
 
 
 def run_demo(
@@ -22,6 +31,7 @@ def run_demo(
     data: str | os.PathLike[str] | None = None,
     steps: int = 3000,
     seed: int = 0,
+    strategies: Sequence[str] = STRATEGIES,
     baselines: Sequence[str] = BASELINES,
     plot: str | None = "demo.png",
     progress: bool = True,
@@ -43,8 +53,10 @@ def run_demo(
         Requests per policy.
     seed : int
         Seed of the world and the engine.
+    strategies : sequence of str
+        Strategies the engine chooses among (the XR-tree trains on the train judgements).
     baselines : sequence of str
-        Fixed plan ids to compare with.
+        Fixed plan ids to compare with (they may only use ``strategies``).
     plot : str, optional
         Where to save the figure (None: no figure).
     progress : bool
@@ -68,13 +80,23 @@ def run_demo(
     log(
         f"SciFact world: {len(world.catalog)} abstracts, {world.heldout().__len__()} held-out claims"
     )
-    strategies = default_strategies(
-        world.catalog, ["lexical", "embedding"], cache_dir=cache_dir, progress=progress
-    )
-    engine = Engine(world.catalog, strategies, seed=seed)
     judged = world.judgements()
     if judged is None:  # pragma: no cover - the SciFact world always has its train qrels
         raise RuntimeError("the SciFact world returned no judgements")
+    for plan_id in baselines:
+        extra = set(Plan.parse(plan_id).strategies) - set(strategies)
+        if extra:
+            raise InvalidInputError(
+                f"baseline {plan_id!r} calls {sorted(extra)}, not among strategies {list(strategies)}"
+            )
+    fitted = default_strategies(
+        world.catalog,
+        list(strategies),
+        cache_dir=cache_dir,
+        progress=progress,
+        pairs=judged_pairs(*judged),
+    )
+    engine = Engine(world.catalog, fitted, seed=seed)
     log("training the LambdaMART ranker on the train judgements (cross-fitted, 5 folds) ...")
     t1 = time.perf_counter()
     ranker = engine.train_ranker(*judged)
@@ -85,16 +107,22 @@ def run_demo(
         plan = Plan.parse(plan_id)
         fixed = Engine(
             world.catalog,
-            strategies,
-            selector=PlanSelector([plan], {n: s.source_type for n, s in strategies.items()}),
+            fitted,
+            selector=PlanSelector([plan], {n: s.source_type for n, s in fitted.items()}),
             ranker=engine.ranker,
         )
         policies[plan_id] = EnginePolicy(fixed, name=plan_id)
-    out: dict[str, Any] = {"world": "scifact", "steps": steps, "seed": seed, "policies": {}}
+    out: dict[str, Any] = {
+        "world": "scifact",
+        "steps": steps,
+        "seed": seed,
+        "strategies": list(strategies),
+        "policies": {},
+    }
     for name, policy in policies.items():
-        _clear_query_caches(strategies)  # every policy meets its queries cold: fair latencies
+        _clear_query_caches(fitted)  # every policy meets its queries cold: fair latencies
         report = run_online(world, policy, steps=steps, seed=seed, progress=progress)
-        _clear_query_caches(strategies)
+        _clear_query_caches(fitted)
         held = evaluate_policy(world, policy, seed=seed)
         out["policies"][name] = {"online": report.to_dict(), "heldout": held}
     out["seconds"] = time.perf_counter() - t0

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.errors import CorruptModelError, InvalidInputError, LtrrError, UnknownNameError
 from ltrr.eventlog import EventLog, FeedbackRecord, PoolEntry, RequestRecord
 from ltrr.features import PerformanceStats, UserHistory, query_key, request_features
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
@@ -36,6 +36,8 @@ from ltrr.types import (
     Catalog,
     Context,
     Engagement,
+    EngagementKind,
+    Interaction,
     Query,
     StrategyResult,
     check_k,
@@ -492,7 +494,32 @@ class Engine:
         self.users.observe(
             pending.context.user_id if pending.context else None, float(bool(engaged))
         )
+        self._update_online_strategies(pending, valid, shown)
         return FeedbackResult(request_id, reward, True, ignored)
+
+    def _update_online_strategies(
+        self, pending: _Pending, valid: Sequence[Engagement], shown: dict[str, int]
+    ) -> None:
+        """Pass the response's impressions and engagements to strategies that learn online."""
+        online = [s for s in self.strategies.values() if s.learns_online]
+        if not online:
+            return
+        ctx = pending.context
+        user = ctx.user_id if ctx is not None else None
+        ts = ctx.timestamp if ctx is not None and ctx.timestamp else time.time()
+        text = pending.query.text
+        interactions = [
+            Interaction(text, item, EngagementKind.IMPRESSION, user, ts, pos)
+            for item, pos in shown.items()
+        ]
+        interactions += [
+            Interaction(text, e.item_id, e.kind, user, ts, shown[e.item_id]) for e in valid
+        ]
+        for strategy in online:
+            try:
+                strategy.update(interactions)
+            except LtrrError as exc:  # a strategy's bad day must not lose the feedback
+                log.warning("strategy %r could not learn from feedback: %s", strategy.name, exc)
 
     def reward(
         self, pending: _Pending, events: Sequence[Engagement], shown: Mapping[str, int]

@@ -66,6 +66,9 @@ class Strategy(ABC):
     kind: ClassVar[str] = ""
     #: One of :data:`SOURCE_TYPES`.
     source_type: ClassVar[str] = ""
+    #: Whether the engine should pass every feedback's impressions and engagements to
+    #: :meth:`update` as they arrive (strategies that learn online, like the memory index).
+    learns_online: ClassVar[bool] = False
 
     def __init__(self, *, name: str | None = None) -> None:
         self.name = name or self.kind

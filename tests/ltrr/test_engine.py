@@ -239,3 +239,45 @@ def test_ranker_trains_from_the_event_log_with_positions(engine, tmp_path):
     assert ranker.is_fitted and engine.search("apple", k=3).ranker == "lambdamart"
     with pytest.raises(InvalidInputError, match="lacks columns"):
         engine.training_set_from_log(req.drop(columns=["pool"]), fb)
+
+
+class _Recorder(LexicalStrategy):
+    """A lexical strategy that records what the engine teaches it online."""
+
+    learns_online = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.seen: list = []
+
+    def update(self, interactions):
+        self.seen.extend(interactions)
+
+
+def test_online_strategies_learn_impressions_and_engagements_once(small_catalog):
+    rec = _Recorder(name="rec").fit(small_catalog)
+    static = LexicalStrategy().fit(small_catalog)
+    eng = Engine(small_catalog, {"rec": rec, "lexical": static}, seed=0)
+    r = eng.search("apple", Context(user_id="u7", timestamp=100.0), k=3)
+    shown = [i.item_id for i in r.items]
+    eng.feedback(r.request_id, [click(shown[0])])
+    kinds = [(i.item_id, i.kind, i.position) for i in rec.seen]
+    assert [k for k in kinds if k[1] is EngagementKind.IMPRESSION] == [
+        (item, EngagementKind.IMPRESSION, pos) for pos, item in enumerate(shown, start=1)
+    ]
+    assert (shown[0], EngagementKind.CLICK, 1) in kinds
+    assert all(i.user_id == "u7" and i.query == "apple" and i.timestamp == 100.0 for i in rec.seen)
+    n = len(rec.seen)
+    eng.feedback(r.request_id, [click(shown[0])])  # duplicate: logged, not learned again
+    assert len(rec.seen) == n
+
+
+def test_online_strategy_failure_does_not_lose_feedback(small_catalog, caplog):
+    class Broken(_Recorder):
+        def update(self, interactions):
+            raise UnknownNameError("unknown item 'zz'")
+
+    eng = Engine(small_catalog, {"b": Broken(name="b").fit(small_catalog)}, seed=0)
+    r = eng.search("apple", k=3)
+    out = eng.feedback(r.request_id, [click(r.items[0].item_id)])
+    assert out.learned and "could not learn from feedback" in caplog.text
