@@ -18,12 +18,13 @@ smoothed rate with a pessimistic prior of strength ``a = smoothing``::
 * when the key has impressions, ``exposure`` is the item's own exposure
   ``max(shown, events)`` (a click-through-like rate: one click on one impression
   scores ``1 / (1 + a)``, ten clicks on a hundred impressions ``10 / (100 + a)``,
-  so with the default ``a = 30`` an item needs about 4 clicks per 100 impressions
-  to rank above a single lucky click);
+  so with the default ``a = 30`` five clicks on 100 impressions already rank above
+  a single lucky click on one);
 * when the key has no impressions (only engagements were logged), ``exposure`` is
   the key's total engagement mass ``sum |weight|``: the item's smoothed share of
   what worked for the query;
-* ``cold`` is the cold-start prior below (0 once the pair has been observed).
+* ``cold`` is the cold-start pseudo-engagement of predicted pairs (below; 0 for
+  pairs the predictor did not propose).
 
 Items whose score is negative (more skips than plays) are not returned.
 
@@ -509,7 +510,9 @@ class EmbeddingNeighbours:
 
     Uses :class:`strategies.encoder.Encoder` (a local sentence-transformers model,
     default the bundled all-MiniLM-L6-v2; nothing is downloaded). New keys are
-    encoded in one batch at the next search, through the embedding cache.
+    encoded in one batch at the next search, through the embedding cache (the
+    first search over a large key set pays for encoding it: MiniLM encodes a few
+    hundred short keys per second on two CPU cores).
 
     Parameters
     ----------
@@ -530,12 +533,12 @@ class EmbeddingNeighbours:
         self._keys = _KeyList()
         self._vectors = np.zeros((0, 0), dtype=np.float32)
 
-    def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def _encode(self, texts: Sequence[str], *, cache: bool = True) -> npt.NDArray[np.float32]:
         if self._encoder is None:
             from strategies.encoder import Encoder
 
             self._encoder = Encoder(self.model, cache_dir=self.cache_dir)
-        return np.asarray(self._encoder.encode(list(texts)), dtype=np.float32)
+        return np.asarray(self._encoder.encode(list(texts), use_cache=cache), dtype=np.float32)
 
     def reset(self, keys: Sequence[str]) -> None:
         """Replace the known keys."""
@@ -568,7 +571,7 @@ class EmbeddingNeighbours:
         if done < len(keys):
             new = self._encode(keys[done:])
             self._vectors = new if done == 0 else np.vstack([self._vectors, new])
-        q = self._encode([text])[0]
+        q = self._encode([text], cache=False)[0]  # queries are not worth caching
         sims = (self._vectors @ q).astype(np.float64)
         idx = np.arange(len(sims), dtype=np.int64)
         keep = sims > 0
