@@ -70,7 +70,8 @@ any :class:`NeighbourIndex`): their items' scores, weighted by similarity and
 summed, fill the list below every item that worked for the query itself.
 
 **Online and bounded.** :meth:`MemoryStrategy.update` costs O(1) amortised per
-interaction. Each key holds at most ``max_items_per_query`` items (lowest
+interaction; the class sets ``learns_online``, so an :class:`~ltrr.engine.Engine`
+passes it every feedback's impressions and engagements. Each key holds at most ``max_items_per_query`` items (lowest
 ``pos - neg`` evicted; the bound may be exceeded by a quarter between trims),
 each user at most ``max_queries_per_user`` keys (least recently used evicted),
 and the index at most ``max_queries`` global keys and ``max_users`` users (least
@@ -712,6 +713,7 @@ class MemoryStrategy(Strategy):
 
     kind = "memory"
     source_type = "memory"
+    learns_online = True
 
     def __init__(
         self,

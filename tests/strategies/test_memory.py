@@ -63,6 +63,23 @@ def test_registered_and_exported():
     json.dumps(s.get_params())  # JSON-serialisable, as params.json needs
 
 
+def test_the_engine_teaches_it_online():
+    from ltrr.engine import Engine
+    from ltrr.types import Engagement
+
+    catalog = make_small_catalog()
+    memory = MemoryStrategy(neighbours="none").fit(catalog)
+    assert memory.learns_online
+    engine = Engine(catalog, {"memory": memory}, seed=0)
+    ctx = Context(user_id="u1", timestamp=100.0)
+    r = engine.search("apple", ctx, k=2)
+    assert r.item_ids[:2] == ["d2", "d1"]  # predictions; popularity breaks the tie
+    engine.feedback(r.request_id, [Engagement("d1", EngagementKind.PLAY, 2)])
+    assert memory.query_items("apple") == ["d2", "d1"]  # both impressions, one play
+    assert memory.user_queries("u1") == ["apple"]
+    assert memory.retrieve("apple", ctx, k=1).item_ids == ["d1"]
+
+
 def test_default_weights_order():
     w = DEFAULT_WEIGHTS
     assert w["purchase"] > w["play"] > w["click"] > 0 > w["skip"] > w["reformulation"]
