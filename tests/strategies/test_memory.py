@@ -574,35 +574,6 @@ def test_queries_per_user_users_and_global_keys_are_capped_lru():
     assert s.n_queries == 4 and s.query_items("c") == []  # least recently updated key left
 
 
-def test_update_cost_does_not_grow_with_the_index():
-    import time
-
-    s = plain()
-    rng = np.random.default_rng(0)
-    items = list(make_small_catalog().ids)
-
-    def batch(n: int) -> list[Interaction]:
-        return [
-            inter(f"q{rng.integers(50_000)}", items[rng.integers(6)], user=f"u{rng.integers(2000)}")
-            for _ in range(n)
-        ]
-
-    def best_of_three() -> float:
-        times = []
-        for b in (batch(2_000), batch(2_000), batch(2_000)):
-            t0 = time.perf_counter()
-            s.update(b)
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    s.update(batch(5_000))
-    small = best_of_three()
-    s.update(batch(60_000))
-    large = best_of_three()
-    assert s.n_queries > 30_000
-    assert large < 4 * small + 0.02  # O(1) amortised: no per-update cost growth
-
-
 # --------------------------------------------------------------------- save/load
 
 
