@@ -32,7 +32,7 @@ def run_demo(
     steps: int = 3000,
     seed: int = 0,
     strategies: Sequence[str] = STRATEGIES,
-    baselines: Sequence[str] = BASELINES,
+    baselines: Sequence[str] | None = None,
     plot: str | None = "demo.png",
     progress: bool = True,
     cache_dir: str | None = None,
@@ -55,8 +55,9 @@ def run_demo(
         Seed of the world and the engine.
     strategies : sequence of str
         Strategies the engine chooses among (the XR-tree trains on the train judgements).
-    baselines : sequence of str
-        Fixed plan ids to compare with (they may only use ``strategies``).
+    baselines : sequence of str, optional
+        Fixed plan ids to compare with (they may only use ``strategies``; default: those
+        of :data:`BASELINES` that do, plus the all-strategies plan at budget 100).
     plot : str, optional
         Where to save the figure (None: no figure).
     progress : bool
@@ -83,6 +84,11 @@ def run_demo(
     judged = world.judgements()
     if judged is None:  # pragma: no cover - the SciFact world always has its train qrels
         raise RuntimeError("the SciFact world returned no judgements")
+    if baselines is None:
+        baselines = [b for b in BASELINES if set(Plan.parse(b).strategies) <= set(strategies)]
+        widest = Plan.of(dict.fromkeys(strategies, 100)).id
+        if widest not in baselines:
+            baselines.append(widest)
     for plan_id in baselines:
         extra = set(Plan.parse(plan_id).strategies) - set(strategies)
         if extra:

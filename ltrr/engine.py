@@ -36,12 +36,11 @@ from ltrr.types import (
     Catalog,
     Context,
     Engagement,
-    EngagementKind,
-    Interaction,
     Query,
     StrategyResult,
     check_k,
     coerce_query,
+    feedback_interactions,
 )
 
 __all__ = ["MANIFEST", "Engine", "FeedbackResult", "RewardConfig", "ScoredItem", "SearchResponse"]
@@ -504,17 +503,9 @@ class Engine:
         online = [s for s in self.strategies.values() if s.learns_online]
         if not online:
             return
-        ctx = pending.context
-        user = ctx.user_id if ctx is not None else None
-        ts = ctx.timestamp if ctx is not None and ctx.timestamp else time.time()
-        text = pending.query.text
-        interactions = [
-            Interaction(text, item, EngagementKind.IMPRESSION, user, ts, pos)
-            for item, pos in shown.items()
-        ]
-        interactions += [
-            Interaction(text, e.item_id, e.kind, user, ts, shown[e.item_id]) for e in valid
-        ]
+        interactions = feedback_interactions(
+            pending.query.text, pending.context, pending.ranking, valid, default_time=time.time()
+        )
         for strategy in online:
             try:
                 strategy.update(interactions)

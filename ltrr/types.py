@@ -34,6 +34,7 @@ __all__ = [
     "StrategyResult",
     "check_k",
     "coerce_query",
+    "feedback_interactions",
 ]
 
 #: Longest query text accepted, in characters. Longer input is almost always a bug
@@ -608,3 +609,49 @@ def coerce_query(query: Query | str) -> Query:
     if isinstance(query, str):
         return Query(query)
     raise InvalidInputError(f"query must be a Query or a str, got {type(query).__name__}")
+
+
+def feedback_interactions(
+    query: str,
+    context: Context | None,
+    shown: Sequence[str],
+    events: Iterable[Engagement],
+    *,
+    default_time: float,
+) -> list[Interaction]:
+    """Turn one response's feedback into interactions for strategies that learn online.
+
+    Every shown item becomes an impression at its position, followed by one interaction
+    per engagement with a shown item (engagements with other items are dropped).
+
+    Parameters
+    ----------
+    query : str
+        The query text.
+    context : Context or None
+        Who asked and when (user id and timestamp are copied).
+    shown : sequence of str
+        Item ids shown, best first.
+    events : iterable of Engagement
+        What the user did.
+    default_time : float
+        Timestamp to use when the context has none.
+
+    Returns
+    -------
+    list of Interaction
+        Impressions first, then engagements.
+    """
+    user = context.user_id if context is not None else None
+    ts = context.timestamp if context is not None and context.timestamp else default_time
+    position = {item: pos for pos, item in enumerate(shown, start=1)}
+    out = [
+        Interaction(query, item, EngagementKind.IMPRESSION, user, ts, pos)
+        for item, pos in position.items()
+    ]
+    out += [
+        Interaction(query, e.item_id, e.kind, user, ts, position[e.item_id])
+        for e in events
+        if e.item_id in position
+    ]
+    return out

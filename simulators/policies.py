@@ -20,7 +20,7 @@ from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.plans import Plan, plan_grid
-from ltrr.types import Catalog, Context, Query
+from ltrr.types import Catalog, Context, Query, feedback_interactions
 from simulators.worlds.base import Engagement
 from strategies.base import Strategy
 from strategies.registry import make_strategy
@@ -59,6 +59,10 @@ class Decision:
         Time per stage in milliseconds.
     request_id : str, optional
         The id the policy gave the request (the engine's, for feedback).
+    query : Query, optional
+        The request's query (kept by policies whose strategies learn from feedback).
+    context : Context, optional
+        The request's context (idem).
     """
 
     ranking: tuple[str, ...]
@@ -69,6 +73,8 @@ class Decision:
     candidates_drawn: int = 0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     request_id: str | None = None
+    query: Query | None = None
+    context: Context | None = None
 
 
 class Policy(ABC):
@@ -239,11 +245,37 @@ class PlanPolicy(Policy):
         )
         plan = self.plans[i]
         ranking, pool, drawn, timings = self.run_plan(plan, query, context, k)
-        return Decision(ranking, plan.id, float(self.p[i]), self.action_probs, pool, drawn, timings)
+        return Decision(
+            ranking,
+            plan.id,
+            float(self.p[i]),
+            self.action_probs,
+            pool,
+            drawn,
+            timings,
+            query=query,
+            context=context,
+        )
 
     def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
-        """Do nothing: the plan distribution is fixed."""
-        return None
+        """Keep the plan distribution fixed; let strategies that learn online learn.
+
+        As in the engine, the shown items become impressions and the engagements follow
+        (see :func:`ltrr.types.feedback_interactions`), so a fixed plan over the memory
+        index is compared with the engine on equal terms.
+        """
+        online = [s for s in self.strategies.values() if s.learns_online]
+        if not online or decision.query is None:
+            return
+        interactions = feedback_interactions(
+            decision.query.text,
+            decision.context,
+            decision.ranking,
+            engagements,
+            default_time=time.time(),
+        )
+        for strategy in online:
+            strategy.update(interactions)
 
 
 class EnginePolicy(Policy):
@@ -286,6 +318,7 @@ POLICY_NAMES: dict[str, str] = {
     "lexical": "fixed plan lexical=100",
     "embedding": "fixed plan embedding=100",
     "xrtree": "fixed plan xrtree=100 (trained on the world's judgements when it has them)",
+    "memory": "fixed plan memory=100 (the memory index, learning online from the feedback)",
     "rrf": "fixed plan embedding=100+lexical=100, reciprocal-rank fusion",
     "random-plans": "uniformly random plan from the grid {0, 10, 50, 100} per strategy (a logging policy)",
     "engine": "the ltrr engine: VW plan selection over its strategies (default lexical + "
@@ -381,7 +414,7 @@ def make_policy(
             queries, qrels = judged
             engine.train_ranker(queries, qrels)
         return EnginePolicy(engine)
-    if name in ("lexical", "embedding", "xrtree"):
+    if name in ("lexical", "embedding", "xrtree", "memory"):
         plans = [Plan.of({name: 100})]
     elif name == "rrf":
         plans = [Plan.of({"lexical": 100, "embedding": 100})]

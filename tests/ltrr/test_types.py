@@ -79,6 +79,29 @@ def test_interaction_kind_from_string():
 
 
 def test_context_round_trips_through_a_dict():
-    ctx = Context(user_id="u1", timestamp=1.7e9, device="voice", locale="en", features={"hour": 7.5})
+    ctx = Context(
+        user_id="u1", timestamp=1.7e9, device="voice", locale="en", features={"hour": 7.5}
+    )
     assert Context.from_dict(ctx.to_dict()) == ctx
     assert Context.from_dict({"device": "app", "extra": 1}).device == "app"
+
+
+def test_feedback_interactions_impressions_then_engagements():
+    from ltrr.types import Context, Engagement, EngagementKind, feedback_interactions
+
+    out = feedback_interactions(
+        "jazz",
+        Context(user_id="u1", timestamp=5.0),
+        ["a", "b", "c"],
+        [Engagement("b", EngagementKind.PLAY, 2), Engagement("zz", EngagementKind.CLICK, 1)],
+        default_time=99.0,
+    )
+    assert [(i.item_id, i.kind, i.position) for i in out] == [
+        ("a", EngagementKind.IMPRESSION, 1),
+        ("b", EngagementKind.IMPRESSION, 2),
+        ("c", EngagementKind.IMPRESSION, 3),
+        ("b", EngagementKind.PLAY, 2),
+    ]
+    assert all(i.user_id == "u1" and i.timestamp == 5.0 and i.query == "jazz" for i in out)
+    anon = feedback_interactions("jazz", None, ["a"], [], default_time=99.0)
+    assert anon[0].user_id is None and anon[0].timestamp == 99.0

@@ -104,3 +104,15 @@ def test_bad_loop_arguments(world):
         run_online(world, pol, steps=0)
     with pytest.raises(InvalidInputError, match="k must be an integer >= 1"):
         run_online(world, pol, steps=5, k=0)
+
+
+def test_fixed_plan_over_a_memory_index_learns_online(music_dir):
+    from simulators.worlds import make_world
+    from strategies import MemoryStrategy
+
+    world = make_world("music", music_dir.parent)
+    memory = MemoryStrategy().fit(world.catalog)
+    pol = PlanPolicy({"memory": memory}, [Plan.of({"memory": 50})])
+    before = memory.n_interactions_
+    run_online(world, pol, steps=200, seed=0)
+    assert memory.n_interactions_ > before + 200  # impressions and plays reached the index
