@@ -326,7 +326,9 @@ class XRLinearModel:
     centroid_nnz : int
         Entries kept per centroid (the largest), bounding the cost per query.
     n_threads : int
-        Threads that train node groups in parallel.
+        Threads that train node groups in parallel (default 1). liblinear draws its
+        coordinate order from one process-wide C generator, so with more than one thread
+        training is faster but not bit-for-bit reproducible.
 
     Attributes
     ----------
@@ -351,7 +353,7 @@ class XRLinearModel:
         max_iter: int = 1000,
         centroid_weight: float = 0.0,
         centroid_nnz: int = 256,
-        n_threads: int = 2,
+        n_threads: int = 1,
     ) -> None:
         if not isinstance(C, (int, float)) or not math.isfinite(C) or C <= 0:
             raise InvalidInputError(f"C must be a finite number > 0, got {C!r}")

@@ -277,7 +277,8 @@ class XRTreeStrategy(Strategy):
     seed : int
         Seed of the clustering.
     n_threads : int
-        Threads training node groups in parallel (default 2).
+        Threads training node groups in parallel (default 1: reproducible; more is
+        faster but not bit-for-bit reproducible, see :class:`~strategies.xlinear.XRLinearModel`).
     name : str, optional
         Instance name (default ``"xrtree"``).
 
@@ -307,7 +308,7 @@ class XRTreeStrategy(Strategy):
         char_ngrams: int = 3,
         pseudo_query_chars: int = 300,
         seed: int = 0,
-        n_threads: int = 2,
+        n_threads: int = 1,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)

@@ -239,3 +239,18 @@ def test_load_reports_corrupt_files(tmp_path):
         XRLinearModel.load(tmp_path / "m2")
     with pytest.raises(CorruptModelError):
         XRLinearModel.load(tmp_path / "missing")
+
+
+def test_training_is_reproducible_with_one_thread():
+    X, Y, _ = synthetic(n_labels=40, seed=7)
+    chain = hierarchical_kmeans(pifa(X, Y), branching=4, max_leaf_size=5, seed=1)
+    assert (
+        chain.parents[-1].tolist()
+        == hierarchical_kmeans(pifa(X, Y), branching=4, max_leaf_size=5, seed=1)
+        .parents[-1]
+        .tolist()
+    )
+    a = XRLinearModel(n_threads=1).train(X, Y, chain)
+    b = XRLinearModel(n_threads=1).train(X, Y, chain)
+    for Wa, Wb in zip(a.weights_, b.weights_):
+        assert (Wa != Wb).nnz == 0
