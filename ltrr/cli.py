@@ -48,6 +48,10 @@ def _simulate(args: argparse.Namespace) -> int:
     from simulators.policies import EnginePolicy, make_policy
     from simulators.worlds import make_world
 
+    if args.plot:
+        from ltrr.plots import check_figure_path
+
+        check_figure_path(args.plot)  # fail before the run, not after it
     world = make_world(args.world, args.data)
     policy = make_policy(
         args.policy,
@@ -87,6 +91,15 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(Path(args.json), out)
         print(f"wrote {args.json}")
+    if args.plot:
+        from ltrr.plots import plot_windows
+
+        plot_windows(
+            {out["policy"]: out},
+            args.plot,
+            title=f"{out['world']} world, {out['policy']}: {out['steps']} requests, seed {out['seed']}",
+        )
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -240,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation")
     sim.add_argument("--cache-dir", help="embedding cache root")
     sim.add_argument("--json", help="write the report as JSON to this file")
+    sim.add_argument(
+        "--plot",
+        help="draw reward, pool recall, nDCG@10 and candidates per window to this figure "
+        "(.png, .svg or .pdf)",
+    )
     sim.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sim.set_defaults(func=_simulate)
 

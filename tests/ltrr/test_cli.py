@@ -67,3 +67,38 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench"])
     assert exc.value.code == 2
+
+
+def test_simulate_plot_writes_a_figure(tmp_path, data_root, capsys):
+    fig = tmp_path / "figs" / "sim.png"
+    code = main(
+        [
+            "simulate",
+            "--world",
+            "music",
+            "--data",
+            str(data_root),
+            "--policy",
+            "lexical=5",
+            "--steps",
+            "100",
+            "--no-heldout",
+            "--plot",
+            str(fig),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    data = fig.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert f"wrote {fig}" in capsys.readouterr().out
+
+
+def test_simulate_rejects_a_bad_plot_suffix_before_running(tmp_path, capsys):
+    # no --data: the suffix is checked before the world is built, so no data is needed
+    code = main(
+        ["simulate", "--world", "music", "--policy", "lexical", "--plot", str(tmp_path / "x.gif")]
+    )
+    assert code == 2
+    assert "must end in one of .png, .svg, .pdf" in capsys.readouterr().err
+    assert not (tmp_path / "x.gif").exists()
