@@ -717,6 +717,7 @@ def frontier_figure(
     *,
     learned: Mapping[str, tuple[float, float]] | None = None,
     target: tuple[float, float] | None = None,
+    labels: Mapping[str, str] | None = None,
     xlabel: str = "candidates drawn per request",
     ylabel: str = "pool recall",
     title: str | None = None,
@@ -731,6 +732,8 @@ def frontier_figure(
         Learned policy -> (cost, value), drawn as stars.
     target : tuple of float, optional
         A (cost, value) goal: the region at most that cost and at least that value is shaded.
+    labels : Mapping[str, str], optional
+        Text shown beside a frontier point instead of its name (e.g. a short form).
     xlabel, ylabel : str
         Axis labels.
     title : str, optional
@@ -764,15 +767,16 @@ def frontier_figure(
     fy = [points[n][1] for n in front]
     ax.plot(fx, fy, "-o", color="tab:blue", ms=5, lw=1.5, drawstyle="steps-post")
     ax.scatter(fx, fy, s=30, color="tab:blue", zorder=3, label="fixed plan on the frontier")
-    for i, n in enumerate(
-        front
-    ):  # alternate below-right and above-left so neighbours don't collide
+    x_max = max(fx)
+    for i, n in enumerate(front):
+        # alternate below and above so neighbours don't collide; labels face inwards
+        inward = -1 if points[n][0] > 0.7 * x_max else 1
         ax.annotate(
-            n,
+            (labels or {}).get(n, n),
             points[n],
             textcoords="offset points",
-            xytext=(5, -11) if i % 2 == 0 else (-5, 6),
-            ha="left" if i % 2 == 0 else "right",
+            xytext=(5 * inward, -11 if i % 2 == 0 else 6),
+            ha="left" if inward > 0 else "right",
             fontsize=7,
             color="tab:blue",
         )

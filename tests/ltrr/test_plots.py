@@ -247,6 +247,8 @@ def test_frontier_figure(tmp_path):
     labels = ax.get_legend_handles_labels()[1]
     assert {"fixed plan", "fixed plan on the frontier", "goal region", "engine"} <= set(labels)
     assert {t.get_text() for t in ax.texts} == {"lexical=10", "lexical=100"}
+    short = frontier_figure(points, labels={"lexical=10": "L10"})
+    assert {t.get_text() for t in short.get_axes()[0].texts} == {"L10", "lexical=100"}
     _png(save_figure(fig, tmp_path / "f.png"))
     with pytest.raises(InvalidInputError, match="at least one plan"):
         frontier_figure({})
