@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ltrr.errors import DataNotFoundError, LtrrError
+from ltrr.errors import DataNotFoundError, InvalidInputError, LtrrError
 
 __all__ = ["main"]
 
@@ -26,6 +26,15 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
         params.setdefault("embedding", {})["index"] = args.index
     if args.cache_dir:
         params.setdefault("embedding", {})["cache_dir"] = args.cache_dir
+    train_pairs = None
+    if args.split != "train" and (folder / "qrels" / "train.tsv").is_file():
+        # strategies that learn from judgements (the XR-tree) train on the train split
+        from ltrr.data import judged_pairs, load_qrels
+
+        train_qrels = load_qrels(folder, "train")
+        train_pairs = judged_pairs(
+            [dataset.queries[q] for q in train_qrels if q in dataset.queries], train_qrels
+        )
     report = run_retrieval_benchmark(
         dataset,
         names,
@@ -33,6 +42,7 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
         strategy_params=params,
         limit=args.limit,
         progress=not args.no_progress,
+        train_pairs=train_pairs,
     )
     print(format_table(report))
     if args.json:
@@ -60,6 +70,7 @@ def _simulate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         judged=world.judgements(),
         seed=args.seed,
+        engine_strategies=_names(args.strategies),
     )
     log = EventLog(args.log) if args.log else None
     try:
@@ -200,11 +211,19 @@ def _demo(args: argparse.Namespace) -> int:
         plot=args.plot or None,
         progress=not args.no_progress,
         cache_dir=args.cache_dir,
+        strategies=_names(args.strategies),
     )
     if args.json:
         atomic_write_json(Path(args.json), out)
         print(f"wrote {args.json}")
     return 0
+
+
+def _names(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InvalidInputError(f"--strategies needs at least one name, got {text!r}")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,7 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", help="data root or the world's folder (default: $LTRR_DATA, else ../shared/data)"
     )
     sim.add_argument(
-        "--policy", required=True, help="lexical, embedding, rrf, random-plans, or a plan id"
+        "--policy",
+        required=True,
+        help="lexical, embedding, xrtree, rrf, random-plans, engine, or a plan id",
+    )
+    sim.add_argument(
+        "--strategies",
+        default="lexical,embedding",
+        help="strategies the engine policy chooses among (default lexical,embedding; "
+        "also xrtree, memory)",
     )
     sim.add_argument("--steps", type=int, default=2000, help="requests to simulate (default 2000)")
     sim.add_argument("--seed", type=int, default=0)
@@ -267,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", help="data root (default: $LTRR_DATA, else ../shared/data)")
     demo.add_argument("--steps", type=int, default=3000, help="requests per policy (default 3000)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--strategies",
+        default="lexical,embedding",
+        help="strategies the engine chooses among (default lexical,embedding; add xrtree)",
+    )
     demo.add_argument(
         "--plot", default="demo.png", help="figure file (default demo.png; '' for none)"
     )
