@@ -109,6 +109,7 @@ def _simulate(args: argparse.Namespace) -> int:
             {out["policy"]: out},
             args.plot,
             title=f"{out['world']} world, {out['policy']}: {out['steps']} requests, seed {out['seed']}",
+            highlight=out["policy"],
         )
         print(f"wrote {args.plot}")
     return 0

@@ -210,6 +210,7 @@ def plot_windows(
     *,
     panels: Sequence[tuple[str, str]] = DEFAULT_PANELS,
     title: str | None = None,
+    highlight: str = "engine",
 ) -> Path:
     """Plot per-window metrics of several runs side by side and save the figure.
 
@@ -223,6 +224,8 @@ def plot_windows(
         (metric key, axis label) per panel.
     title : str, optional
         Figure title.
+    highlight : str
+        Run drawn with a thick solid line (default ``"engine"``).
 
     Returns
     -------
@@ -230,7 +233,8 @@ def plot_windows(
         The file written.
     """
     check_figure_path(path)
-    return save_figure(windows_figure(reports, panels=panels, title=title), path)
+    fig = windows_figure(reports, panels=panels, title=title, highlight=highlight)
+    return save_figure(fig, path)
 
 
 def plan_shares(
