@@ -83,10 +83,10 @@ from strategies.xlinear import (
     ClusterChain,
     XRLinearModel,
     chain_from_assignments,
+    check_tree_settings,
     hierarchical_kmeans,
     pifa,
 )
-from strategies.xrtree import hierarchical_kmeans_check
 
 __all__ = [
     "END",
@@ -285,7 +285,7 @@ def hybrid_chain(
         holding at most ``max_leaf_size`` labels has them directly below that chain.
     """
     trie_depth = _check_int("trie_depth", trie_depth, 1, MAX_TRIE_DEPTH)
-    hierarchical_kmeans_check(branching, max_leaf_size)
+    check_tree_settings(branching, max_leaf_size)
     labs = _check_labels(labels)
     Z = sp.csr_matrix(label_vectors, dtype=np.float32)
     if Z.shape[0] != len(labs):
@@ -683,7 +683,7 @@ class QueryCompleter:
             raise UnknownNameError(f"unknown indexer {indexer!r}; expected one of {list(INDEXERS)}")
         self.indexer = indexer
         self.beam_size = _check_int("beam_size", beam_size, 1, 10_000)
-        hierarchical_kmeans_check(branching, max_leaf_size)
+        check_tree_settings(branching, max_leaf_size)
         self.branching = int(branching)
         self.max_leaf_size = int(max_leaf_size)
         self.trie_depth = _check_int("trie_depth", trie_depth, 1, MAX_TRIE_DEPTH)

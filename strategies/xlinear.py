@@ -46,6 +46,7 @@ __all__ = [
     "ClusterChain",
     "XRLinearModel",
     "chain_from_assignments",
+    "check_tree_settings",
     "hierarchical_kmeans",
     "pifa",
 ]
@@ -186,9 +187,7 @@ def hierarchical_kmeans(
     ClusterChain
         The tree; its last level maps labels to leaf clusters.
     """
-    branching = _check_branching(branching)
-    if not isinstance(max_leaf_size, int) or max_leaf_size < 1:
-        raise InvalidInputError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size!r}")
+    check_tree_settings(branching, max_leaf_size)
     if not isinstance(max_iter, int) or max_iter < 1:
         raise InvalidInputError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     Z = sp.csr_matrix(Z, dtype=np.float32)
@@ -278,16 +277,30 @@ def _used_columns(M: sp.csr_matrix) -> npt.NDArray[np.int64]:
     return np.flatnonzero(mark)
 
 
-def _check_branching(branching: object) -> int:
+def check_tree_settings(branching: object, max_leaf_size: object) -> None:
+    """Validate the tree settings of :func:`hierarchical_kmeans`.
+
+    Parameters
+    ----------
+    branching : object
+        Must be a power of two in [2, 1024].
+    max_leaf_size : object
+        Must be an integer >= 1.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the setting and the value received.
+    """
     if (
         not isinstance(branching, int)
         or isinstance(branching, bool)
-        or branching < 2
-        or branching > 1024
+        or not 2 <= branching <= 1024
         or branching & (branching - 1)
     ):
         raise InvalidInputError(f"branching must be a power of two in [2, 1024], got {branching!r}")
-    return branching
+    if not isinstance(max_leaf_size, int) or isinstance(max_leaf_size, bool) or max_leaf_size < 1:
+        raise InvalidInputError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size!r}")
 
 
 def _check_xy(X: object, Y: object) -> None:

@@ -41,7 +41,7 @@ from ltrr.types import (
 )
 from strategies.base import IndexArray, ScoreArray, Strategy
 from strategies.registry import register_strategy
-from strategies.xlinear import XRLinearModel, hierarchical_kmeans, pifa
+from strategies.xlinear import XRLinearModel, check_tree_settings, hierarchical_kmeans, pifa
 
 __all__ = ["TfidfFeaturizer", "XRTreeStrategy"]
 
@@ -321,7 +321,7 @@ class XRTreeStrategy(Strategy):
             n_threads=n_threads,
         )
         TfidfFeaturizer(word_ngrams=word_ngrams, char_ngrams=char_ngrams)
-        hierarchical_kmeans_check(branching, max_leaf_size)
+        check_tree_settings(branching, max_leaf_size)
         if not isinstance(pseudo_query_chars, int) or pseudo_query_chars < 0:
             raise InvalidInputError(
                 f"pseudo_query_chars must be an integer >= 0, got {pseudo_query_chars!r}"
@@ -590,24 +590,3 @@ class XRTreeStrategy(Strategy):
             )
         self.model_, self.featurizer_ = model, featurizer
         self._catalog_texts, self._pairs, self.train_seconds_ = texts, pairs, seconds
-
-
-def hierarchical_kmeans_check(branching: object, max_leaf_size: object) -> None:
-    """Validate the tree settings the way :func:`~strategies.xlinear.hierarchical_kmeans` does.
-
-    Parameters
-    ----------
-    branching : object
-        Must be a power of two in [2, 1024].
-    max_leaf_size : object
-        Must be an integer >= 1.
-    """
-    if (
-        not isinstance(branching, int)
-        or isinstance(branching, bool)
-        or not 2 <= branching <= 1024
-        or branching & (branching - 1)
-    ):
-        raise InvalidInputError(f"branching must be a power of two in [2, 1024], got {branching!r}")
-    if not isinstance(max_leaf_size, int) or isinstance(max_leaf_size, bool) or max_leaf_size < 1:
-        raise InvalidInputError(f"max_leaf_size must be an integer >= 1, got {max_leaf_size!r}")
