@@ -70,9 +70,25 @@ def query_shape(query: Query) -> str:
     return bucket
 
 
+def normalise_text(text: str) -> str:
+    """Return a query text's normalised key: lower case, whitespace runs collapsed, stripped.
+
+    Parameters
+    ----------
+    text : str
+        The query text.
+
+    Returns
+    -------
+    str
+        The key shared by the selector's statistics and the memory index.
+    """
+    return " ".join(text.lower().split())
+
+
 def query_key(query: Query) -> str:
-    """Return the normalised key of a query (lower case, single spaces)."""
-    return " ".join(query.text.lower().split())
+    """Return the normalised key of a query (see :func:`normalise_text`)."""
+    return normalise_text(query.text)
 
 
 def request_features(

@@ -101,6 +101,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, EmptyQueryError, InvalidInputError, UnknownNameError
+from ltrr.features import normalise_text
 from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
 from ltrr.types import (
     MAX_QUERY_CHARS,
@@ -152,20 +153,8 @@ _POS, _NEG, _SHOWN, _EVENTS, _T = range(5)
 _N_REC = 5
 
 
-def normalise_query(text: str) -> str:
-    """Return the memory key of a query text (as :func:`ltrr.features.query_key`).
-
-    Parameters
-    ----------
-    text : str
-        The query text.
-
-    Returns
-    -------
-    str
-        Lower case, runs of whitespace collapsed to one space, stripped.
-    """
-    return " ".join(text.lower().split())
+#: The memory key of a query text: the same normalisation as the selector's query keys.
+normalise_query = normalise_text
 
 
 # --------------------------------------------------------------------------- predictor

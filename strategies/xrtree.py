@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,9 @@ class XRTreeStrategy(Strategy):
         self.train_seconds_: float = 0.0
         self._pairs: Counter[tuple[str, int]] = Counter()
         self._catalog_texts: list[list[str]] = []
+        self.query_cache_size = 1024
+        self._qcache: OrderedDict[str, sp.csr_matrix] = OrderedDict()
+        self._qlock = threading.Lock()
 
     def get_params(self) -> dict[str, Any]:
         """Return the constructor parameters."""
@@ -400,7 +404,11 @@ class XRTreeStrategy(Strategy):
             if isinstance(text, str) and text.strip():
                 checked[(text, catalog.index_of(item_id))] += 1
         self._pairs = checked
-        self._catalog_texts = [list(item.fields.values()) for item in catalog]
+        # only what training reads: each field cut to the pseudo-query length
+        n = self.pseudo_query_chars
+        self._catalog_texts = [
+            [v[:n] for v in item.fields.values() if v.strip()] if n else [] for item in catalog
+        ]
         super().fit(catalog)
         return self
 
@@ -411,12 +419,9 @@ class XRTreeStrategy(Strategy):
         start = time.perf_counter()
         texts: list[str] = []
         labels: list[int] = []
-        if self.pseudo_query_chars:
-            for pos, fields in enumerate(self._catalog_texts):
-                for value in fields:
-                    if value.strip():
-                        texts.append(value[: self.pseudo_query_chars])
-                        labels.append(pos)
+        for pos, fields in enumerate(self._catalog_texts):
+            texts.extend(fields)
+            labels.extend([pos] * len(fields))
         for (text, pos), _count in sorted(self._pairs.items()):
             texts.append(text)
             labels.append(pos)
@@ -443,6 +448,7 @@ class XRTreeStrategy(Strategy):
             n_threads=self.n_threads,
         ).train(X, Y, chain)
         self.model_, self.featurizer_ = model, featurizer
+        self.clear_query_cache()  # rows of the old vocabulary
         self.train_seconds_ = time.perf_counter() - start
 
     def refit(self) -> XRTreeStrategy:
@@ -475,8 +481,8 @@ class XRTreeStrategy(Strategy):
     def _retrieve_many(
         self, queries: list[Query], contexts: list[Context | None], k: int
     ) -> list[tuple[IndexArray, ScoreArray]]:
-        model, featurizer = self._parts()
-        X = featurizer.transform([q.text for q in queries])
+        model = self._parts()[0]
+        X = sp.vstack([self._query_vector(q.text) for q in queries], format="csr")
         topk = k if all(q.filters is None or q.filters.is_empty() for q in queries) else 10 * k
         out: list[tuple[IndexArray, ScoreArray]] = []
         for q, (idx, scores) in zip(queries, model.predict(X, topk=topk)):
@@ -503,10 +509,33 @@ class XRTreeStrategy(Strategy):
             One score in (0, 1] per position: the product of the transformed node scores
             on the item's path, whether or not the beam would have reached it.
         """
-        model, featurizer = self._parts()
+        model = self._parts()[0]
         pos = self.check_positions(positions)
         q = coerce_query(query)
-        return model.score_labels(featurizer.transform([q.text]), pos)
+        return model.score_labels(self._query_vector(q.text), pos)
+
+    def _query_vector(self, text: str) -> sp.csr_matrix:
+        """Return the query's feature row, cached for the last ``query_cache_size`` texts.
+
+        A search featurises its query once: for retrieval and again for feature
+        completion (:meth:`score_items`) the row comes from this cache.
+        """
+        with self._qlock:
+            row = self._qcache.get(text)
+            if row is not None:
+                self._qcache.move_to_end(text)
+                return row
+        row = self._parts()[1].transform([text])
+        with self._qlock:
+            self._qcache[text] = row
+            if len(self._qcache) > self.query_cache_size:
+                self._qcache.popitem(last=False)
+        return row
+
+    def clear_query_cache(self) -> None:
+        """Forget the cached query feature rows (e.g. before timing a run on new queries)."""
+        with self._qlock:
+            self._qcache.clear()
 
     # ----------------------------------------------------------------- update
     def update(self, interactions: Iterable[Interaction]) -> None:
@@ -575,7 +604,11 @@ class XRTreeStrategy(Strategy):
             )
         training = read_json(folder / "training.json", what="XR-tree training pairs")
         try:
-            texts = [[str(v) for v in fields] for fields in training["texts"]]
+            n = self.pseudo_query_chars
+            texts = [
+                [str(v)[:n] for v in fields if str(v).strip()] if n else []
+                for fields in training["texts"]
+            ]
             pairs: Counter[tuple[str, int]] = Counter(
                 {(str(t), int(p)): int(c) for t, p, c in training["pairs"]}
             )

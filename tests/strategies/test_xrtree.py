@@ -115,6 +115,7 @@ def test_pairs_and_engagements_teach_new_queries():
     before = XRTreeStrategy(branching=2, max_leaf_size=1, beam_size=4).fit(catalog)
     taught = XRTreeStrategy(branching=2, max_leaf_size=1, beam_size=4).fit(catalog, [(query, "i2")])
     assert taught.retrieve(query, k=1).item_ids == ["i2"]
+    before.retrieve(query, k=1)  # caches the query's row under the old vocabulary
     # the same lesson through engagements, effective at refit
     before.update(
         [
