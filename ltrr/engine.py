@@ -30,7 +30,7 @@ from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.io import atomic_dir, atomic_write_json, read_json
 from ltrr.plans import Plan
 from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
-from ltrr.selection import PlanSelector, Selection, default_plans
+from ltrr.selection import PlanSelector, RecallModel, Selection, default_plans
 from ltrr.types import (
     POSITIVE_ENGAGEMENTS,
     Catalog,
@@ -57,23 +57,37 @@ ENGINE_FORMAT_VERSION = 1
 class RewardConfig:
     """How feedback becomes the bandit's reward.
 
-    ``reward = gain - cost_per_candidate * candidates - cost_per_ms * retrieval_ms``
-    where ``gain`` is ``1 / log2(1 + position)`` of the best-placed positively
-    engaged item (0 when nothing was engaged).
+    ``reward = gain + recall_weight * pool_recall - cost_per_candidate * candidates
+    - cost_per_ms * retrieval_ms``
+
+    Online, from feedback, ``gain`` is ``1 / log2(1 + position)`` of the
+    best-placed positively engaged item (0 when nothing was engaged), and
+    ``pool_recall`` is the engine's :class:`~ltrr.selection.RecallModel`
+    prediction for the chosen plan (the term is left out while there is no
+    recall model). Offline, from relevance judgements
+    (:meth:`Engine.train_selector`), every plan's reward is known: ``gain`` of the
+    best-placed relevant item in the plan's ranked pool and the pool's true
+    recall (the share of relevant items it holds). Clicks on a top 10 say little
+    about the depth of the pool; judgements do, so this is how the selector
+    learns what deeper plans buy, and the recall model carries it online.
 
     Parameters
     ----------
     cost_per_candidate : float
         Reward lost per candidate drawn (default 0.0005: drawing 200 costs 0.1).
     cost_per_ms : float
-        Reward lost per millisecond of retrieval (default 0).
+        Reward lost per millisecond of retrieval (default 0; online reward only).
+    recall_weight : float
+        Reward of a full pool recall in the judged reward (default 1.25: at the
+        default cost a plan must add 0.0004 recall per extra candidate).
     """
 
     cost_per_candidate: float = 0.0005
     cost_per_ms: float = 0.0
+    recall_weight: float = 1.25
 
     def __post_init__(self) -> None:
-        for name in ("cost_per_candidate", "cost_per_ms"):
+        for name in ("cost_per_candidate", "cost_per_ms", "recall_weight"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise InvalidInputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -111,7 +125,8 @@ class SearchResponse:
     ranker : str
         ``"lambdamart"`` or ``"rrf"``.
     timings_ms : dict of str to float
-        Time per stage: features, select, retrieve, complete, rank, log, total.
+        Time per stage: signals (the strategies' query signals), features, select,
+        retrieve, complete, rank, log, total.
     """
 
     request_id: str
@@ -167,6 +182,9 @@ class Engine:
         Default: a squarecb ``cb_explore_adf`` selector over ``plans``.
     ranker : LambdaMARTRanker, optional
         A trained ranker; until there is one the pool is ordered by RRF.
+    recall_model : RecallModel, optional
+        Predicted pool recall per plan (see :meth:`train_selector`); when set, the
+        online reward adds ``recall_weight`` times its prediction for the chosen plan.
     event_log : EventLog, optional
         Where decisions and feedback are logged.
     reward : RewardConfig, optional
@@ -185,6 +203,7 @@ class Engine:
         plans: Sequence[Plan] | None = None,
         selector: PlanSelector | None = None,
         ranker: LambdaMARTRanker | None = None,
+        recall_model: RecallModel | None = None,
         event_log: EventLog | None = None,
         reward: RewardConfig | None = None,
         max_pending: int = 100_000,
@@ -223,6 +242,12 @@ class Engine:
                 f"{ranker.feature_names} vs {self.featurizer.feature_names}"
             )
         self.ranker = ranker
+        if recall_model is not None and recall_model.n_plans != len(selector.plans):
+            raise InvalidInputError(
+                f"recall model predicts {recall_model.n_plans} plans, the selector has "
+                f"{len(selector.plans)}"
+            )
+        self.recall_model = recall_model
         self.event_log = event_log
         self.reward_config = reward or RewardConfig()
         self.stats = PerformanceStats()
@@ -256,17 +281,9 @@ class Engine:
         t0 = time.perf_counter()
         q = coerce_query(query)
         k = check_k(k)
-        user = self.users.get(context.user_id) if context is not None else None
-        signals: dict[str, float] = {}
-        for name, s in self.strategies.items():
-            qs = getattr(s, "query_signals", None)
-            if callable(qs):
-                signals.update({f"{name}_{key}": v for key, v in qs(q).items()})
-        shared = request_features(
-            q, context, user=user, seen=self.stats.seen(q), understanding=signals
-        )
-        history = self.stats.history(q, list(self.strategies))
-        example = self.selector.example(shared, history)
+        signals = self.query_signals(q)
+        ts = time.perf_counter()
+        example = self.request_example(q, context, signals)
         t1 = time.perf_counter()
         selection = self.selector.choose(example)
         t2 = time.perf_counter()
@@ -317,7 +334,8 @@ class Engine:
             self._log_request(request_id, q, context, selection, pool, items)
         t6 = time.perf_counter()
         timings = {
-            "features": (t1 - t0) * 1e3,
+            "signals": (ts - t0) * 1e3,
+            "features": (t1 - ts) * 1e3,
             "select": (t2 - t1) * 1e3,
             "retrieve": (t3 - t2) * 1e3,
             "complete": (t4 - t3) * 1e3,
@@ -336,6 +354,66 @@ class Engine:
             ranker_name,
             timings,
         )
+
+    def query_signals(self, query: Query) -> dict[str, float]:
+        """Collect the strategies' query-understanding signals (``<strategy>_<signal>``).
+
+        A strategy that fails to give signals is skipped with a logged warning.
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+
+        Returns
+        -------
+        dict of str to float
+            Finite signals by name.
+        """
+        signals: dict[str, float] = {}
+        for name, s in self.strategies.items():
+            qs = getattr(s, "query_signals", None)
+            if not callable(qs):
+                continue
+            try:
+                values = qs(query)
+            except Exception as exc:  # a signal is optional: never fail the search for it
+                log.warning(
+                    "strategy %r gave no query signals for %r: %s", name, query.text[:80], exc
+                )
+                continue
+            signals.update(
+                {f"{name}_{key}": float(v) for key, v in values.items() if math.isfinite(float(v))}
+            )
+        return signals
+
+    def request_example(
+        self, query: Query, context: Context | None, signals: Mapping[str, float] | None = None
+    ) -> list[str]:
+        """Build the selector's example of a request: shared features and one line per plan.
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+        context : Context, optional
+            Its context.
+        signals : Mapping[str, float], optional
+            Query signals (default: :meth:`query_signals` of the query).
+
+        Returns
+        -------
+        list of str
+            The unlabelled VW example.
+        """
+        if signals is None:
+            signals = self.query_signals(query)
+        user = self.users.get(context.user_id) if context is not None else None
+        shared = request_features(
+            query, context, user=user, seen=self.stats.seen(query), understanding=signals
+        )
+        history = self.stats.history(query, list(self.strategies))
+        return self.selector.example(shared, history)
 
     def inclusion_probabilities(
         self, selection: Selection, pool: Sequence[PooledItem]
@@ -515,7 +593,11 @@ class Engine:
     def reward(
         self, pending: _Pending, events: Sequence[Engagement], shown: Mapping[str, int]
     ) -> float:
-        """Gain of the best-placed positive engagement minus the retrieval cost."""
+        """Return the online reward of a request (see :class:`RewardConfig`).
+
+        Gain of the best-placed positive engagement, plus the predicted pool recall
+        term when a recall model is set, minus the retrieval cost.
+        """
         positions = [
             shown[e.item_id]
             for e in events
@@ -523,11 +605,168 @@ class Engine:
         ]
         gain = 1.0 / math.log2(1 + min(positions)) if positions else 0.0
         cfg = self.reward_config
+        if self.recall_model is not None:
+            try:
+                recall = self.recall_model.predict(pending.selection.example)
+                gain += cfg.recall_weight * float(recall[pending.selection.index])
+            except LtrrError as exc:
+                log.warning("recall model failed; reward without the pool term: %s", exc)
         return (
             gain
             - cfg.cost_per_candidate * pending.candidates
             - cfg.cost_per_ms * pending.retrieve_ms
         )
+
+    # --------------------------------------------------------------- selector
+    def judged_plan_rewards(
+        self, query: Query, relevance: Mapping[str, int], *, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pool recall, candidates and judged reward of every plan for one judged query.
+
+        Each strategy is called once, at its largest budget in the plan space; a
+        plan's pool is the union of the prefixes its budgets take, ranked as
+        :meth:`search` would rank it (the ranker when there is one, else RRF).
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+        relevance : Mapping[str, int]
+            Graded relevance by item id (grades > 0 are relevant).
+        k : int
+            Cut-off of the ranking's gain (default 10).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Per plan (in the selector's order): pool recall, candidates drawn and the
+            judged reward ``gain + recall_weight * recall - cost_per_candidate * candidates``
+            where ``gain`` is ``1 / log2(1 + position)`` of the best-placed relevant item in
+            the top ``k`` (the online reward's gain if the user engaged with it).
+
+        Raises
+        ------
+        InvalidInputError
+            If no judged item is relevant (recall is undefined).
+        """
+        k = check_k(k)
+        relevant = {i for i, g in relevance.items() if g > 0}
+        if not relevant:
+            raise InvalidInputError(
+                f"query {query.text[:60]!r} has no relevant item (grade > 0) in its judgements"
+            )
+        deepest: dict[str, int] = {}
+        for budgets in self._plan_budgets:
+            for name, b in budgets.items():
+                deepest[name] = max(deepest.get(name, 0), b)
+        found: dict[str, StrategyResult] = {}
+        for name, b in deepest.items():
+            try:
+                found[name] = self.strategies[name].retrieve(query, None, k=b)
+            except Exception as exc:  # as in search: a failing strategy finds nothing
+                log.warning("strategy %r failed on query %r: %s", name, query.text[:80], exc)
+        n = len(self._plan_budgets)
+        recall, cands, gain = np.zeros(n), np.zeros(n), np.zeros(n)
+        for j, budgets in enumerate(self._plan_budgets):
+            results = [
+                StrategyResult(r.strategy, r.candidates[:b], r.latency_ms)
+                for name, b in budgets.items()
+                if (r := found.get(name)) is not None
+            ]
+            pool = merge_pool(results)
+            cands[j] = sum(len(r) for r in results)
+            recall[j] = len({p.item_id for p in pool} & relevant) / len(relevant)
+            top = self._rank(query, None, pool, budgets, k)
+            hits = [pos for pos, (item, _) in enumerate(top, start=1) if item in relevant]
+            gain[j] = 1.0 / math.log2(1 + hits[0]) if hits else 0.0
+        cfg = self.reward_config
+        return recall, cands, gain + cfg.recall_weight * recall - cfg.cost_per_candidate * cands
+
+    def _rank(
+        self,
+        query: Query,
+        context: Context | None,
+        pool: Sequence[PooledItem],
+        budgets: Mapping[str, int],
+        k: int,
+    ) -> list[tuple[str, float]]:
+        """Rank a pool as :meth:`search` does: the ranker when there is one, else RRF."""
+        if not pool:
+            return []
+        if self.ranker is None:
+            return reciprocal_rank_fusion(pool)[:k]
+        X = self.featurizer.featurize(query, context, pool, dict(budgets))
+        scores = self.ranker.predict(X, key=query_key(query))
+        order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
+        return [(pool[i].item_id, float(scores[i])) for i in order]
+
+    def train_selector(
+        self,
+        queries: Sequence[Query],
+        qrels: Mapping[str, Mapping[str, int]],
+        *,
+        passes: int = 1,
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """Warm-start the plan selector from relevance judgements, with full information.
+
+        For every judged query the reward of every plan is known
+        (:meth:`judged_plan_rewards`), so the selector learns each plan's reward
+        as a regression with probability 1 (:meth:`PlanSelector.learn_all`),
+        before online feedback refines it. The same pass trains the engine's
+        :class:`~ltrr.selection.RecallModel` (created when there is none), whose
+        prediction keeps the pool term in the online reward. Queries without a
+        relevant item are skipped.
+
+        Parameters
+        ----------
+        queries : sequence of Query
+            Judged queries (ids in ``qrels``).
+        qrels : Mapping[str, Mapping[str, int]]
+            Relevance by query id and item id.
+        passes : int
+            Passes over the queries, each in a new random order (default 1).
+        seed : int
+            Seed of the orders.
+
+        Returns
+        -------
+        dict of str to float
+            ``queries`` used, ``skipped``, and per plan the mean judged ``recall:<plan>``.
+        """
+        if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+            raise InvalidInputError(f"passes must be an integer >= 1, got {passes!r}")
+        data = []
+        skipped = 0
+        for q in queries:
+            if q.id is None or q.id not in qrels:
+                raise UnknownNameError(f"query {q.text[:60]!r} has no id in qrels")
+            if not any(g > 0 for g in qrels[q.id].values()):
+                skipped += 1
+                continue
+            recall, _, rewards = self.judged_plan_rewards(q, qrels[q.id])
+            data.append((self.request_example(q, None), rewards, recall))
+        if not data:
+            raise InvalidInputError("no judged query has a relevant item: nothing to learn from")
+        if self.recall_model is None:
+            self.recall_model = RecallModel(
+                len(self.selector.plans),
+                learning_rate=self.selector.settings["learning_rate"],
+                interactions=self.selector.settings["interactions"],
+                seed=self.selector.settings["seed"],
+            )
+        rng = np.random.default_rng(seed)
+        for _ in range(passes):
+            for i in rng.permutation(len(data)):
+                example, rewards, recall = data[i]
+                self.recall_model.learn(example, recall)
+                self.selector.learn_all(
+                    example, rewards, order=rng.permutation(len(rewards)).tolist()
+                )
+        mean_recall = np.mean([r for _, _, r in data], axis=0)
+        out = {"queries": float(len(data)), "skipped": float(skipped)}
+        out.update({f"recall:{p.id}": float(r) for p, r in zip(self.selector.plans, mean_recall)})
+        return out
 
     # ---------------------------------------------------------------- ranking
     def training_set(
@@ -756,6 +995,9 @@ class Engine:
             if self.ranker is not None:
                 (tmp / "ranker").mkdir()
                 self.ranker.save(tmp / "ranker")
+            if self.recall_model is not None:
+                (tmp / "recall").mkdir()
+                self.recall_model.save(tmp / "recall")
             atomic_write_json(
                 tmp / "state.json",
                 {
@@ -764,6 +1006,7 @@ class Engine:
                     "reward": {
                         "cost_per_candidate": self.reward_config.cost_per_candidate,
                         "cost_per_ms": self.reward_config.cost_per_ms,
+                        "recall_weight": self.reward_config.recall_weight,
                     },
                     "strategies": list(self.strategies),
                 },
@@ -841,11 +1084,13 @@ class Engine:
                 )
         selector = PlanSelector.load(path / "selector")
         ranker = LambdaMARTRanker.load(path / "ranker") if (path / "ranker").is_dir() else None
+        recall = RecallModel.load(path / "recall") if (path / "recall").is_dir() else None
         engine = cls(
             catalog,
             strategies,
             selector=selector,
             ranker=ranker,
+            recall_model=recall,
             event_log=event_log,
             reward=RewardConfig(**state["reward"]),
         )

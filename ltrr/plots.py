@@ -53,7 +53,7 @@ DEFAULT_PANELS = (
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 #: Stages of :attr:`SearchResponse.timings_ms`, in pipeline order.
-STAGES = ("features", "select", "retrieve", "complete", "rank", "log", "total")
+STAGES = ("signals", "features", "select", "retrieve", "complete", "rank", "log", "total")
 
 #: Estimators of :func:`ltrr.simulators.offline.evaluate_target`, with display names.
 ESTIMATOR_LABELS = {

@@ -23,7 +23,7 @@ from ltrr.features import Features, _ns, history_features, plan_features
 from ltrr.io import atomic_write_json, read_json
 from ltrr.plans import Plan, plan_grid
 
-__all__ = ["EXPLORATIONS", "PlanSelector", "Selection", "default_plans"]
+__all__ = ["EXPLORATIONS", "PlanSelector", "RecallModel", "Selection", "default_plans"]
 
 #: Exploration algorithms and their VW arguments (``{}`` fields are selector settings).
 EXPLORATIONS: dict[str, str] = {
@@ -260,6 +260,49 @@ class PlanSelector:
             self._vw.learn(lines)
             self.n_learned_ += 1
 
+    def learn_all(
+        self,
+        example: list[str],
+        rewards: Sequence[float],
+        *,
+        order: Sequence[int] | None = None,
+    ) -> None:
+        """Learn every plan's reward for one request (full information, e.g. from judgements).
+
+        Each plan is one update with probability 1, so the bandit's reward
+        regression sees every plan without importance weighting.
+
+        Parameters
+        ----------
+        example : list of str
+            From :meth:`example`.
+        rewards : sequence of float
+            One finite reward per plan, in :attr:`plans` order.
+        order : sequence of int, optional
+            Order of the updates (default: plan order).
+        """
+        r = np.asarray(rewards, dtype=np.float64)
+        if r.shape != (len(self.plans),):
+            raise InvalidInputError(
+                f"rewards must hold one value per plan ({len(self.plans)}), got shape {r.shape}"
+            )
+        if not np.all(np.isfinite(r)):
+            raise InvalidInputError(f"rewards must be finite, got {r.tolist()}")
+        if len(example) != len(self.plans) + 1:
+            raise InvalidInputError(
+                f"example must have a shared line and {len(self.plans)} plan lines, "
+                f"got {len(example)} lines"
+            )
+        idx = list(range(len(self.plans))) if order is None else [int(j) for j in order]
+        if sorted(idx) != list(range(len(self.plans))):
+            raise InvalidInputError(f"order must be a permutation of the plan indices, got {idx}")
+        with self._lock:
+            for j in idx:
+                lines = list(example)
+                lines[j + 1] = f"0:{-r[j]:.6g}:1 " + lines[j + 1]
+                self._vw.learn(lines)
+            self.n_learned_ += len(idx)
+
     def save(self, folder: str | Path) -> None:
         """Write ``selector.json`` and ``selector.vw`` into ``folder`` (which must exist)."""
         path = Path(folder)
@@ -303,5 +346,147 @@ class PlanSelector:
             raise CorruptModelError(
                 f"plan selector model {str(model)!r} is unreadable: {exc}"
             ) from None
+        obj.n_learned_ = int(meta.get("n_learned", 0))
+        return obj
+
+
+class RecallModel:
+    """Predict each plan's pool recall for a request: a VW ``cb_adf`` regression.
+
+    Trained from relevance judgements (full information: every plan's recall is
+    known for a judged query), it reads the same examples as the
+    :class:`PlanSelector`. Online, where clicks on a top 10 say little about the
+    depth of the pool, the engine adds its prediction for the chosen plan to the
+    click reward, so what the selector learned about recall from judgements
+    is not unlearned by feedback that cannot see it.
+
+    Parameters
+    ----------
+    n_plans : int
+        Plans per example.
+    learning_rate : float
+        VW learning rate (default 0.5).
+    interactions : sequence of str
+        Quadratic interactions (default as :class:`PlanSelector`).
+    seed : int
+        VW seed.
+    """
+
+    def __init__(
+        self,
+        n_plans: int,
+        *,
+        learning_rate: float = 0.5,
+        interactions: Sequence[str] = ("QA", "CA", "UA", "KA", "QP"),
+        seed: int = 0,
+    ) -> None:
+        if isinstance(n_plans, bool) or not isinstance(n_plans, int) or n_plans < 1:
+            raise InvalidInputError(f"n_plans must be an integer >= 1, got {n_plans!r}")
+        if not math.isfinite(learning_rate) or learning_rate <= 0:
+            raise InvalidInputError(
+                f"learning_rate must be a finite number > 0, got {learning_rate!r}"
+            )
+        self.n_plans = n_plans
+        self.settings: dict[str, Any] = {
+            "learning_rate": learning_rate,
+            "interactions": list(interactions),
+            "seed": seed,
+        }
+        self._lock = threading.Lock()
+        self.n_learned_ = 0
+        self._vw = self._workspace(None)
+
+    def _workspace(self, model_file: Path | None) -> Any:
+        import vowpalwabbit
+
+        s = self.settings
+        inter = " ".join(f"-q {i}" for i in s["interactions"])
+        args = (
+            f"--cb_adf {inter} -l {s['learning_rate']} --random_seed {s['seed']} "
+            "--quiet --noconstant"
+        )
+        return vowpalwabbit.Workspace(args + (f" -i {model_file}" if model_file else ""))
+
+    def _check(self, example: list[str]) -> None:
+        if len(example) != self.n_plans + 1:
+            raise InvalidInputError(
+                f"example must have a shared line and {self.n_plans} plan lines, "
+                f"got {len(example)} lines"
+            )
+
+    def learn(self, example: list[str], recalls: Sequence[float]) -> None:
+        """Learn every plan's pool recall for one judged request.
+
+        Parameters
+        ----------
+        example : list of str
+            From :meth:`PlanSelector.example`.
+        recalls : sequence of float
+            One recall in [0, 1] per plan.
+        """
+        self._check(example)
+        r = np.asarray(recalls, dtype=np.float64)
+        if r.shape != (self.n_plans,) or not np.all((r >= 0) & (r <= 1)):
+            raise InvalidInputError(
+                f"recalls must hold {self.n_plans} values in [0, 1], got {r.tolist()}"
+            )
+        with self._lock:
+            for j in range(self.n_plans):
+                lines = list(example)
+                lines[j + 1] = f"0:{-r[j]:.6g}:1 " + lines[j + 1]
+                self._vw.learn(lines)
+            self.n_learned_ += 1
+
+    def predict(self, example: list[str]) -> np.ndarray:
+        """Return the predicted pool recall of every plan, clipped to [0, 1].
+
+        Parameters
+        ----------
+        example : list of str
+            From :meth:`PlanSelector.example`.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_plans,)
+            Recall per plan, in plan order.
+        """
+        self._check(example)
+        with self._lock:
+            costs = np.asarray(self._vw.predict(example), dtype=np.float64)
+        if costs.shape != (self.n_plans,) or not np.all(np.isfinite(costs)):
+            raise InvalidInputError(f"recall model returned {costs.tolist()!r} for the example")
+        return np.clip(-costs, 0.0, 1.0)
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``recall.json`` and ``recall.vw`` into ``folder`` (which must exist)."""
+        path = Path(folder)
+        with self._lock:
+            self._vw.save(str(path / "recall.vw"))
+        atomic_write_json(
+            path / "recall.json",
+            {
+                "class": type(self).__name__,
+                "n_plans": self.n_plans,
+                "settings": self.settings,
+                "n_learned": self.n_learned_,
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RecallModel:
+        """Read a recall model written by :meth:`save`."""
+        path = Path(folder)
+        meta = read_json(path / "recall.json", what="recall model description")
+        model = path / "recall.vw"
+        if not model.is_file():
+            raise CorruptModelError(f"recall model {str(model)!r} is missing")
+        try:
+            obj = cls(int(meta["n_plans"]), **dict(meta["settings"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptModelError(f"{str(path / 'recall.json')!r} is malformed: {exc}") from None
+        try:
+            obj._vw = obj._workspace(model)
+        except Exception as exc:
+            raise CorruptModelError(f"recall model {str(model)!r} is unreadable: {exc}") from None
         obj.n_learned_ = int(meta.get("n_learned", 0))
         return obj

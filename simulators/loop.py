@@ -267,7 +267,9 @@ def run_online(
 
 
 def stage_summary(stages: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    """Return p50 and p99 per stage, plus ``overhead`` (everything but retrieval) when known.
+    """Return p50 and p99 per stage, plus ``overhead`` (everything but strategy work) when known.
+
+    Strategy work is the ``retrieve`` stage plus, when present, the ``signals`` stage.
 
     Parameters
     ----------
@@ -285,6 +287,8 @@ def stage_summary(stages: dict[str, list[float]]) -> dict[str, dict[str, float]]
     }
     if "total" in stages and "retrieve" in stages:
         overhead = np.asarray(stages["total"]) - np.asarray(stages["retrieve"])
+        if "signals" in stages:  # the strategies' query signals are strategy work too
+            overhead = overhead - np.asarray(stages["signals"])
         out["overhead"] = {
             "p50": float(np.percentile(overhead, 50)),
             "p99": float(np.percentile(overhead, 99)),

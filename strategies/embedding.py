@@ -193,6 +193,39 @@ class EmbeddingStrategy(Strategy):
         """
         self.encode_queries([query])
 
+    def query_signals(self, query: Query | str) -> dict[str, float]:
+        """Query-performance signals from the index, for the plan selector.
+
+        Encodes the query (kept in the query cache, which the ranker's completed
+        similarity features read anyway) and looks up its ``probe_depth``
+        nearest items; their similarities say how clearly the query lands in the
+        catalog. The probed items are not candidates: they enter no pool.
+
+        Parameters
+        ----------
+        query : Query or str
+            The query.
+
+        Returns
+        -------
+        dict of str to float
+            ``top``: similarity of the nearest item; ``gap3`` and ``gap9``: relative
+            drop of similarity from rank 1 to ranks 4 and 10 (when the catalog has them).
+        """
+        q = coerce_query(query)
+        if self.index_ is None:
+            raise NotFittedError(f"strategy {self.name!r} is not fitted")
+        qv = self.encode_queries([q])
+        _, scores = self.index_.search(qv, min(10, self.n_items))[0]
+        if len(scores) == 0:
+            return {}
+        top = float(scores[0])
+        out = {"top": top}
+        for r in (3, 9):
+            if len(scores) > r:
+                out[f"gap{r}"] = (top - float(scores[r])) / (abs(top) + 1e-6)
+        return out
+
     def clear_query_cache(self) -> None:
         """Forget the cached query embeddings (e.g. before timing a run on new queries)."""
         with self._qlock:
