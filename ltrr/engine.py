@@ -639,9 +639,8 @@ class Engine:
         Returns
         -------
         tuple of numpy.ndarray
-            Per plan (in the selector's order): pool recall, candidates drawn and the
-            judged reward ``gain + recall_weight * recall - cost_per_candidate * candidates``
-            where ``gain`` is ``1 / log2(1 + position)`` of the best-placed relevant item in
+            Per plan (in the selector's order): pool recall, candidates drawn and
+            ``gain``, ``1 / log2(1 + position)`` of the best-placed relevant item in
             the top ``k`` (the online reward's gain if the user engaged with it).
 
         Raises
@@ -679,8 +678,7 @@ class Engine:
             top = self._rank(query, None, pool, budgets, k)
             hits = [pos for pos, (item, _) in enumerate(top, start=1) if item in relevant]
             gain[j] = 1.0 / math.log2(1 + hits[0]) if hits else 0.0
-        cfg = self.reward_config
-        return recall, cands, gain + cfg.recall_weight * recall - cfg.cost_per_candidate * cands
+        return recall, cands, gain
 
     def _rank(
         self,
@@ -732,7 +730,8 @@ class Engine:
         Returns
         -------
         dict of str to float
-            ``queries`` used, ``skipped``, and per plan the mean judged ``recall:<plan>``.
+            ``queries`` used, ``skipped``, and per plan the mean judged ``recall:<plan>``
+            and ``gain:<plan>``.
         """
         if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
             raise InvalidInputError(f"passes must be an integer >= 1, got {passes!r}")
@@ -744,10 +743,16 @@ class Engine:
             if not any(g > 0 for g in qrels[q.id].values()):
                 skipped += 1
                 continue
-            recall, _, rewards = self.judged_plan_rewards(q, qrels[q.id])
-            data.append((self.request_example(q, None), rewards, recall))
+            recall, cands, gain = self.judged_plan_rewards(q, qrels[q.id])
+            data.append((self.request_example(q, None), recall, cands, gain))
         if not data:
             raise InvalidInputError("no judged query has a relevant item: nothing to learn from")
+        # A plan's gain enters with its mean over the judged queries: its per-query
+        # variation is noise the request features do not predict, and learning it made
+        # the plans cheaper and less accurate (SciFact held-out pool recall 0.913 at 63
+        # candidates against 0.945 at 96). The mean keeps the reward on the online scale.
+        mean_gain = np.mean([g for *_, g in data], axis=0)
+        cfg = self.reward_config
         if self.recall_model is None:
             self.recall_model = RecallModel(
                 len(self.selector.plans),
@@ -758,14 +763,17 @@ class Engine:
         rng = np.random.default_rng(seed)
         for _ in range(passes):
             for i in rng.permutation(len(data)):
-                example, rewards, recall = data[i]
+                example, recall, cands, _ = data[i]
+                rewards = mean_gain + cfg.recall_weight * recall - cfg.cost_per_candidate * cands
                 self.recall_model.learn(example, recall)
                 self.selector.learn_all(
                     example, rewards, order=rng.permutation(len(rewards)).tolist()
                 )
-        mean_recall = np.mean([r for _, _, r in data], axis=0)
+        mean_recall = np.mean([r for _, r, _, _ in data], axis=0)
         out = {"queries": float(len(data)), "skipped": float(skipped)}
-        out.update({f"recall:{p.id}": float(r) for p, r in zip(self.selector.plans, mean_recall)})
+        for p, r, g in zip(self.selector.plans, mean_recall, mean_gain):
+            out[f"recall:{p.id}"] = float(r)
+            out[f"gain:{p.id}"] = float(g)
         return out
 
     # ---------------------------------------------------------------- ranking

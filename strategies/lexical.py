@@ -379,12 +379,34 @@ class LexicalStrategy(Strategy):
         dict of str to float
             ``known``: share of the query's terms the index holds; ``idf_mean`` and
             ``idf_max``: their inverse document frequencies, scaled to [0, 1]
-            (``log(N / df) / log(N)``; bm25s backend only).
+            (``log(N / df) / log(N)``; bm25s backend only); from a top-10 probe of
+            the index (its items enter no pool): ``matched``, the share of items
+            holding a query term (log-scaled), ``top``, ``log1p`` of the best score,
+            and ``gap3``/``gap9``, the relative drop of the score from rank 1 to 4 and 10.
         """
         terms = self.tokenizer.tokenize(coerce_query(query).text)
         if not terms:
             return {"known": 0.0}
         n = max(self.n_items, 2)
+        out = self._probe_signals(terms, n)
+        out.update(self._idf_signals(terms, n))
+        return out
+
+    def _probe_signals(self, terms: list[str], n: int) -> dict[str, float]:
+        """Score-distribution signals of the query's top 10 (query-performance prediction)."""
+        cand, scores = self._match(terms)
+        out = {"matched": math.log1p(len(cand)) / math.log1p(n)}
+        _, top = top_k(cand, scores, 10)
+        if len(top):
+            best = float(top[0])
+            out["top"] = math.log1p(max(best, 0.0))
+            for r in (3, 9):
+                if len(top) > r:
+                    out[f"gap{r}"] = (best - float(top[r])) / (abs(best) + 1e-6)
+        return out
+
+    def _idf_signals(self, terms: list[str], n: int) -> dict[str, float]:
+        """Share of known terms and their scaled inverse document frequencies."""
         if self.backend != "bm25s":
             vocab = set().union(*(m.idf for m in self._rank_bm25)) if self._rank_bm25 else set()
             return {"known": sum(t in vocab for t in terms) / len(terms)}

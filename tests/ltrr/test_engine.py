@@ -9,6 +9,7 @@ import pytest
 from ltrr.engine import Engine, RewardConfig
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
+from ltrr.selection import PlanSelector, default_plans
 from ltrr.types import Context, Engagement, EngagementKind, Query
 from strategies import LexicalStrategy
 
@@ -53,6 +54,7 @@ def test_search_response(engine):
     )
     assert r.ranker == "rrf"  # no ranker trained yet
     assert set(r.timings_ms) == {
+        "signals",
         "features",
         "select",
         "retrieve",
@@ -281,3 +283,104 @@ def test_online_strategy_failure_does_not_lose_feedback(small_catalog, caplog):
     r = eng.search("apple", k=3)
     out = eng.feedback(r.request_id, [click(r.items[0].item_id)])
     assert out.learned and "could not learn from feedback" in caplog.text
+
+
+def test_judged_plan_rewards_match_pools_built_by_hand(engine):
+    q = QUERIES[0]  # "apple": d1, d2 relevant
+    recall, cands, gain = engine.judged_plan_rewards(q, QRELS["q1"])
+    for j, plan in enumerate(engine.selector.plans):
+        results = [engine.strategies[n].retrieve(q, k=b) for n, b in plan.budgets]
+        pool = {i for r in results for i in r.item_ids}
+        assert recall[j] == pytest.approx(len(pool & {"d1", "d2"}) / 2)
+        assert cands[j] == sum(len(r) for r in results)
+        assert 0.0 <= gain[j] <= 1.0 and (gain[j] > 0) == bool(pool & {"d1", "d2"})
+    with pytest.raises(InvalidInputError, match="no relevant item"):
+        engine.judged_plan_rewards(q, {"d1": 0})
+
+
+def test_train_selector_learns_every_plan_and_the_recall_model(engine, small_catalog, tmp_path):
+    assert engine.recall_model is None
+    n_plans = len(engine.selector.plans)
+    info = engine.train_selector(QUERIES, QRELS, passes=2)
+    assert info["queries"] == len(QUERIES) and info["skipped"] == 0
+    assert engine.selector.n_learned_ == 2 * len(QUERIES) * n_plans
+    assert engine.recall_model is not None and engine.recall_model.n_learned_ == 2 * len(QUERIES)
+    recalls = [v for k, v in info.items() if k.startswith("recall:")]
+    assert len(recalls) == n_plans and all(0.0 <= r <= 1.0 for r in recalls)
+    pred = engine.recall_model.predict(engine.request_example(QUERIES[0], None))
+    assert pred.shape == (n_plans,) and np.all((pred >= 0) & (pred <= 1))
+    # the online reward now carries the predicted recall of the chosen plan
+    engine.reward_config = RewardConfig(cost_per_candidate=0.0, recall_weight=1.0)
+    r = engine.search("apple", k=5)
+    chosen = [p.id for p in engine.selector.plans].index(r.plan)
+    expected = engine.recall_model.predict(engine._pending[r.request_id].selection.example)[chosen]
+    out = engine.feedback(r.request_id, [])
+    assert out.reward == pytest.approx(expected, abs=1e-6)
+    # saved and loaded with the engine, checksummed like the rest
+    engine.save(tmp_path / "e")
+    loaded = Engine.load(tmp_path / "e", small_catalog)
+    ex = engine.request_example(QUERIES[1], None)
+    assert loaded.recall_model is not None
+    np.testing.assert_allclose(loaded.recall_model.predict(ex), engine.recall_model.predict(ex))
+    (tmp_path / "e" / "recall" / "recall.vw").write_bytes(b"garbage")
+    with pytest.raises(CorruptModelError, match=r"recall/recall\.vw.*altered"):
+        Engine.load(tmp_path / "e", small_catalog)
+
+
+def test_train_selector_moves_plans_towards_what_judgements_reward(small_catalog):
+    strategies = {
+        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
+        "lexical": LexicalStrategy().fit(small_catalog),
+    }
+
+    def trained(cost):
+        plans = default_plans(list(strategies))
+        selector = PlanSelector(
+            plans, {"titles": "lexical", "lexical": "lexical"}, exploration="epsilon", epsilon=0.0
+        )
+        e = Engine(
+            small_catalog,
+            strategies,
+            selector=selector,
+            reward=RewardConfig(cost_per_candidate=cost, recall_weight=1.0),
+        )
+        e.train_selector(QUERIES, QRELS, passes=10)
+        return e
+
+    free, dear = trained(0.0), trained(0.2)
+    # greedy choices: free candidates buy the most recall; at 0.2 each, fewer are drawn
+    drawn_free = [free.search(q, k=5).candidates_drawn for q in QUERIES]
+    drawn_dear = [dear.search(q, k=5).candidates_drawn for q in QUERIES]
+    assert sum(drawn_dear) < sum(drawn_free)
+    recall_free = np.mean([free.judged_plan_rewards(q, QRELS[q.id])[0].max() for q in QUERIES])
+    assert recall_free == pytest.approx(1.0)  # every relevant item is reachable
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"passes": 0}, InvalidInputError, "passes must be an integer >= 1, got 0"),
+        ({"passes": 1.5}, InvalidInputError, "passes must be an integer >= 1, got 1.5"),
+    ],
+)
+def test_train_selector_bad_input(engine, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        engine.train_selector(QUERIES, QRELS, **kwargs)
+
+
+def test_train_selector_needs_ids_and_relevant_items(engine):
+    with pytest.raises(UnknownNameError, match="has no id in qrels"):
+        engine.train_selector([Query("apple")], QRELS)
+    with pytest.raises(InvalidInputError, match="no judged query has a relevant item"):
+        engine.train_selector([Query("apple", id="z")], {"z": {"d1": 0}})
+    info = engine.train_selector([Query("apple", id="z"), QUERIES[0]], {"z": {}, **QRELS})
+    assert info["skipped"] == 1 and info["queries"] == 1
+
+
+def test_a_failing_query_signal_does_not_fail_the_search(engine, caplog):
+    def broken(query):
+        raise RuntimeError("signal store down")
+
+    engine.strategies["lexical"].query_signals = broken
+    r = engine.search("apple", k=3)
+    assert r.items and "gave no query signals" in caplog.text

@@ -6,7 +6,7 @@ import pytest
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.features import PerformanceStats, UserHistory, plan_features, request_features, to_vw
 from ltrr.plans import Plan
-from ltrr.selection import EXPLORATIONS, PlanSelector, default_plans
+from ltrr.selection import EXPLORATIONS, PlanSelector, RecallModel, default_plans
 from ltrr.types import Context, Query
 
 SOURCES = {"lexical": "lexical", "embedding": "embedding"}
@@ -120,3 +120,53 @@ def test_performance_stats_smooth_and_round_trip():
     users.observe("u1", 0.0)
     assert users.get("u1") == (2, 0.5) and users.get("nobody") is None
     assert UserHistory.from_dict(users.to_dict()).get("u1") == (2, 0.5)
+
+
+def _selector_and_example():
+    plans = [Plan.of({"a": 10}), Plan.of({"a": 50}), Plan.of({"b": 10})]
+    sel = PlanSelector(
+        plans, {"a": "lexical", "b": "embedding"}, exploration="epsilon", epsilon=0.0
+    )
+    ex = sel.example({"Q": {"n_tokens": 1.0}}, None)
+    return sel, ex
+
+
+def test_learn_all_is_full_information_regression():
+    sel, ex = _selector_and_example()
+    for _ in range(200):
+        sel.learn_all(ex, [0.1, 0.9, 0.3])
+    assert sel.n_learned_ == 600
+    assert sel.choose(ex).plan.id == "a=50"  # greedy (epsilon 0) on the best reward
+
+
+@pytest.mark.parametrize(
+    ("rewards", "order", "lines", "match"),
+    [
+        ([0.1, 0.2], None, None, r"one value per plan \(3\), got shape \(2,\)"),
+        ([0.1, float("nan"), 0.2], None, None, "rewards must be finite"),
+        ([0.1, 0.2, 0.3], [0, 0, 1], None, "order must be a permutation"),
+        ([0.1, 0.2, 0.3], None, 2, "a shared line and 3 plan lines, got 2 lines"),
+    ],
+)
+def test_learn_all_bad_input(rewards, order, lines, match):
+    sel, ex = _selector_and_example()
+    with pytest.raises(InvalidInputError, match=match):
+        sel.learn_all(ex[:lines] if lines else ex, rewards, order=order)
+    assert sel.n_learned_ == 0
+
+
+def test_recall_model_learns_predicts_and_round_trips(tmp_path):
+    _, ex = _selector_and_example()
+    model = RecallModel(3)
+    for _ in range(300):
+        model.learn(ex, [0.2, 0.9, 0.5])
+    np.testing.assert_allclose(model.predict(ex), [0.2, 0.9, 0.5], atol=0.05)
+    model.save(tmp_path)
+    np.testing.assert_allclose(RecallModel.load(tmp_path).predict(ex), model.predict(ex))
+    with pytest.raises(InvalidInputError, match=r"recalls must hold 3 values in \[0, 1\]"):
+        model.learn(ex, [0.2, 1.5, 0.1])
+    with pytest.raises(InvalidInputError, match="n_plans must be an integer >= 1, got 0"):
+        RecallModel(0)
+    (tmp_path / "recall.vw").unlink()
+    with pytest.raises(CorruptModelError, match=r"recall model .* is missing"):
+        RecallModel.load(tmp_path)

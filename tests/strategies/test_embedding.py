@@ -148,3 +148,13 @@ def test_retrieval_from_many_threads(fitted):
         t.join()
     assert not errors and len(results) == 32
     assert all(len(ids) == 3 for ids in results.values())
+
+
+def test_query_signals_read_the_nearest_items(fitted):
+    sig = fitted.query_signals("red apple")
+    top = fitted.retrieve("red apple", k=10).candidates
+    assert sig["top"] == pytest.approx(float(top[0].score), abs=1e-5)
+    assert sig["gap3"] == pytest.approx((top[0].score - top[3].score) / abs(top[0].score), abs=1e-4)
+    assert 0.0 <= sig["gap3"] <= sig["gap9"] if "gap9" in sig else True
+    with pytest.raises(Exception, match="not fitted"):
+        EmbeddingStrategy().query_signals("red apple")

@@ -245,3 +245,12 @@ def test_score_items_checks_positions(small_catalog):
     s = LexicalStrategy().fit(small_catalog)
     with pytest.raises(InvalidInputError, match=r"positions must lie in \[0, 6\), got 6"):
         s.score_items("apple", [0, 6])
+
+
+def test_query_signals_from_the_top_10_probe(small_catalog):
+    s = LexicalStrategy().fit(small_catalog)
+    sig = s.query_signals("apple")
+    best = float(s.retrieve("apple", k=1).candidates[0].score)
+    assert sig["top"] == pytest.approx(np.log1p(best), rel=1e-5)
+    assert 0.0 < sig["matched"] <= 1.0
+    assert "matched" in s.query_signals("zebra") and "top" not in s.query_signals("zebra")
