@@ -51,6 +51,30 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reward_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the engine's reward settings to a sub-command."""
+    parser.add_argument(
+        "--cost-per-candidate",
+        type=float,
+        default=0.0005,
+        help="engine reward lost per candidate drawn (default 0.0005)",
+    )
+    parser.add_argument(
+        "--recall-weight",
+        type=float,
+        default=1.25,
+        help="engine reward of a full pool recall, learned from judgements (default 1.25)",
+    )
+
+
+def _reward(args: argparse.Namespace) -> Any:
+    from ltrr.engine import RewardConfig
+
+    return RewardConfig(
+        cost_per_candidate=args.cost_per_candidate, recall_weight=args.recall_weight
+    )
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from ltrr.eventlog import EventLog
     from ltrr.io import atomic_write_json
@@ -71,6 +95,8 @@ def _simulate(args: argparse.Namespace) -> int:
         judged=world.judgements(),
         seed=args.seed,
         engine_strategies=_names(args.strategies),
+        reward=_reward(args),
+        retrain_every=args.retrain_every,
     )
     log = EventLog(args.log) if args.log else None
     try:
@@ -213,6 +239,7 @@ def _demo(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         cache_dir=args.cache_dir,
         strategies=_names(args.strategies),
+        reward=_reward(args),
     )
     if args.json:
         atomic_write_json(Path(args.json), out)
@@ -273,7 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="strategies the engine policy chooses among (default lexical,embedding; "
         "also xrtree, memory)",
     )
+    _reward_arguments(sim)
     sim.add_argument("--steps", type=int, default=2000, help="requests to simulate (default 2000)")
+    sim.add_argument(
+        "--retrain-every",
+        type=int,
+        default=0,
+        help="engine: retrain the ranker on its last 5,000 answered requests every N requests "
+        "(default 0: never)",
+    )
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--k", type=int, default=10, help="items shown per request (default 10)")
     sim.add_argument("--window", type=int, help="requests per reporting window (default steps/10)")
@@ -293,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the engine learns to retrieve in the SciFact world, against fixed plans"
     )
     demo.add_argument("--data", help="data root (default: $LTRR_DATA, else ../shared/data)")
+    _reward_arguments(demo)
     demo.add_argument("--steps", type=int, default=3000, help="requests per policy (default 3000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(

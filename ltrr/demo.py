@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ltrr.data import judged_pairs
-from ltrr.engine import Engine
+from ltrr.engine import Engine, RewardConfig
 from ltrr.errors import InvalidInputError
 from ltrr.plans import Plan
 from ltrr.selection import PlanSelector
@@ -37,6 +37,7 @@ def run_demo(
     plot: str | None = "demo.png",
     progress: bool = True,
     cache_dir: str | None = None,
+    reward: RewardConfig | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
     """Run the engine and fixed plans in the SciFact world and compare them.
@@ -65,6 +66,8 @@ def run_demo(
         Show progress bars.
     cache_dir : str, optional
         Embedding cache root.
+    reward : RewardConfig, optional
+        The engine's reward (default :class:`~ltrr.engine.RewardConfig`).
     log : callable
         Where progress messages go.
 
@@ -103,12 +106,16 @@ def run_demo(
         progress=progress,
         pairs=judged_pairs(*judged),
     )
-    engine = Engine(world.catalog, fitted, seed=seed)
+    engine = Engine(world.catalog, fitted, seed=seed, reward=reward)
     log("training the LambdaMART ranker on the train judgements (cross-fitted, 5 folds) ...")
     t1 = time.perf_counter()
     ranker = engine.train_ranker(*judged)
     top = ", ".join(list(ranker.feature_importance())[:5])
     log(f"  trained in {time.perf_counter() - t1:.1f} s; top features: {top}")
+    log("warm-starting the plan selector on the train judgements (every plan's recall) ...")
+    t1 = time.perf_counter()
+    engine.train_selector(*judged)
+    log(f"  done in {time.perf_counter() - t1:.1f} s")
     policies: dict[str, EnginePolicy] = {"engine": EnginePolicy(engine)}
     for plan_id in baselines:
         plan = Plan.parse(plan_id)

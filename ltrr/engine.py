@@ -783,13 +783,16 @@ class Engine:
         qrels: Mapping[str, Mapping[str, int]],
         *,
         extra_plans: int = 2,
+        max_pool: int | None = None,
         seed: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
         """Build (X, y, groups, keys) from judged queries.
 
         Each query contributes the pool of the largest plan and of ``extra_plans``
         other plans drawn at random, so the ranker learns to read "not found" in
-        the light of each plan's budgets.
+        the light of each plan's budgets. Pools larger than ``max_pool`` keep
+        their judged items and a uniform sample of the others (features are
+        computed for the kept items only, with their full provenance).
 
         Parameters
         ----------
@@ -799,14 +802,20 @@ class Engine:
             Relevance by query id and item id.
         extra_plans : int
             Random plans per query besides the largest (default 2).
+        max_pool : int, optional
+            Rows per pool at most (default: every pool item).
         seed : int
-            Seed of the plan draws.
+            Seed of the plan draws and of the pool samples.
 
         Returns
         -------
         tuple
             Features, labels, group sizes and one query key per group (empty pools are skipped).
         """
+        if max_pool is not None and (
+            isinstance(max_pool, bool) or not isinstance(max_pool, int) or max_pool < 2
+        ):
+            raise InvalidInputError(f"max_pool must be an integer >= 2 or None, got {max_pool!r}")
         plans = self.selector.plans
         largest = max(plans, key=lambda p: (p.total_budget, len(p.budgets)))
         rng = np.random.default_rng(seed)
@@ -833,6 +842,12 @@ class Engine:
                 pool = merge_pool(results)
                 if not pool:
                     continue
+                if max_pool is not None and len(pool) > max_pool:
+                    judged = [p for p in pool if p.item_id in rel]
+                    others = [p for p in pool if p.item_id not in rel]
+                    room = max(max_pool - len(judged), 0)
+                    keep = sorted(rng.choice(len(others), size=room, replace=False).tolist())
+                    pool = judged + [others[i] for i in keep]
                 Xs.append(self.featurizer.featurize(q, None, pool, dict(plan.budgets)))
                 ys.append(np.array([rel.get(p.item_id, 0) for p in pool], dtype=np.int32))
                 groups.append(len(pool))
@@ -847,6 +862,7 @@ class Engine:
         qrels: Mapping[str, Mapping[str, int]],
         *,
         extra_plans: int = 2,
+        max_pool: int | None = None,
         n_folds: int = 5,
         **params: Any,
     ) -> LambdaMARTRanker:
@@ -864,6 +880,8 @@ class Engine:
             Judgements.
         extra_plans : int
             Random plans per query besides the largest.
+        max_pool : int, optional
+            Rows per pool at most (see :meth:`training_set`; default: all).
         n_folds : int
             Cross-fitting folds (1 disables).
         **params
@@ -874,7 +892,9 @@ class Engine:
         LambdaMARTRanker
             The trained ranker (also ``self.ranker``).
         """
-        X, y, groups, keys = self.training_set(queries, qrels, extra_plans=extra_plans)
+        X, y, groups, keys = self.training_set(
+            queries, qrels, extra_plans=extra_plans, max_pool=max_pool
+        )
         ranker = LambdaMARTRanker(
             feature_names=self.featurizer.feature_names, n_folds=n_folds, **params
         )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ltrr.data import judged_pairs
-from ltrr.engine import Engine
+from ltrr.engine import Engine, RewardConfig
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.plans import Plan, plan_grid
@@ -281,21 +282,58 @@ class PlanPolicy(Policy):
 class EnginePolicy(Policy):
     """Run an :class:`~ltrr.engine.Engine` as a policy: search, then feed engagements back.
 
+    With ``retrain_every > 0`` the policy also keeps the engine's last
+    ``retrain_window`` answered requests with their engagements, and every
+    ``retrain_every`` answered requests retrains the engine's ranker on them
+    (:meth:`Engine.train_ranker_from_log`: position-debiased LambdaMART, shown
+    items as rows, engagements as labels), as a search team would retrain nightly.
+
     Parameters
     ----------
     engine : Engine
         The engine (it learns online from :meth:`learn`).
     name : str
         Name in reports (default "engine").
+    retrain_every : int
+        Answered requests between ranker retrainings (default 0: never).
+    retrain_window : int
+        Most recent answered requests the ranker trains on (default 5,000).
+    ranker_params : Mapping[str, object], optional
+        :class:`~ltrr.ranking.LambdaMARTRanker` settings for the retraining.
     """
 
-    def __init__(self, engine: Engine, *, name: str = "engine") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        name: str = "engine",
+        retrain_every: int = 0,
+        retrain_window: int = 5000,
+        ranker_params: Mapping[str, object] | None = None,
+    ) -> None:
+        for label, v, low in (
+            ("retrain_every", retrain_every, 0),
+            ("retrain_window", retrain_window, 1),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise InvalidInputError(f"{label} must be an integer >= {low}, got {v!r}")
         self.engine = engine
         self.name = name
+        self.retrain_every = retrain_every
+        self.retrain_window = retrain_window
+        self.ranker_params = dict(ranker_params or {})
+        self.retrainings_ = 0
+        self._contexts: dict[str, tuple[Query, Context]] = {}
+        self._history: deque[tuple[dict[str, object], list[dict[str, object]]]] = deque(
+            maxlen=retrain_window
+        )
+        self._since = 0
 
     def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
         """Search with the engine (its selector draws with its own seeded generator)."""
         r = self.engine.search(query, context, k)
+        if self.retrain_every:
+            self._contexts[r.request_id] = (query, context)
         return Decision(
             tuple(r.item_ids),
             r.plan,
@@ -308,9 +346,54 @@ class EnginePolicy(Policy):
         )
 
     def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
-        """Send the engagements to the engine (it computes its own reward)."""
-        if decision.request_id is not None:
-            self.engine.feedback(decision.request_id, engagements)
+        """Send the engagements to the engine (it computes its own reward); retrain when due."""
+        if decision.request_id is None:
+            return
+        self.engine.feedback(decision.request_id, engagements)
+        asked = self._contexts.pop(decision.request_id, None)
+        if not self.retrain_every or asked is None:
+            return
+        query, context = asked
+        request: dict[str, object] = {
+            "request_id": decision.request_id,
+            "query": query.text,
+            "context": context.to_dict() if context is not None else {},
+            "action": decision.action,
+            "pool": [
+                {"item_id": p.item_id, "ranks": dict(p.ranks), "scores": dict(p.scores)}
+                for p in decision.pool
+            ],
+            "ranking": list(decision.ranking),
+        }
+        feedback: list[dict[str, object]] = [
+            {"request_id": decision.request_id, "item_id": e.item_id, "kind": e.kind.value}
+            for e in engagements
+        ]
+        self._history.append((request, feedback))
+        self._since += 1
+        if self._since >= self.retrain_every:
+            self._since = 0
+            self.retrain()
+
+    def retrain(self) -> bool:
+        """Retrain the engine's ranker on the kept history now.
+
+        Returns
+        -------
+        bool
+            Whether a ranker was trained (False while no kept request has an engagement).
+        """
+        import pandas as pd
+
+        requests = pd.DataFrame([r for r, _ in self._history])
+        feedback = pd.DataFrame(
+            [f for _, fs in self._history for f in fs], columns=["request_id", "item_id", "kind"]
+        )
+        if requests.empty or feedback.empty:
+            return False
+        self.engine.train_ranker_from_log(requests, feedback, **self.ranker_params)
+        self.retrainings_ += 1
+        return True
 
 
 #: Names accepted by :func:`make_policy`, with what they run.
@@ -322,7 +405,8 @@ POLICY_NAMES: dict[str, str] = {
     "rrf": "fixed plan embedding=100+lexical=100, reciprocal-rank fusion",
     "random-plans": "uniformly random plan from the grid {0, 10, 50, 100} per strategy (a logging policy)",
     "engine": "the ltrr engine: VW plan selection over its strategies (default lexical + "
-    "embedding), LambdaMART ranking (trained on the world's judgements when it has them)",
+    "embedding), LambdaMART ranking; with the world's judgements the ranker trains on them "
+    "and the selector starts from them (Engine.train_selector)",
 }
 
 
@@ -377,6 +461,8 @@ def make_policy(
     judged: tuple[Sequence[Query], Mapping[str, Mapping[str, int]]] | None = None,
     seed: int = 0,
     engine_strategies: Sequence[str] = ("lexical", "embedding"),
+    reward: RewardConfig | None = None,
+    retrain_every: int = 0,
 ) -> Policy:
     """Build a named policy over a catalog (see :data:`POLICY_NAMES`).
 
@@ -398,6 +484,11 @@ def make_policy(
         Seed of the engine's plan selection.
     engine_strategies : sequence of str
         The strategies the engine chooses among (default lexical and embedding).
+    reward : RewardConfig, optional
+        The engine's reward (default :class:`~ltrr.engine.RewardConfig`).
+    retrain_every : int
+        For the engine: answered requests between retrainings of its ranker on its own
+        recent feedback (default 0: never; see :class:`EnginePolicy`).
 
     Returns
     -------
@@ -409,11 +500,12 @@ def make_policy(
         strategies = default_strategies(
             catalog, list(engine_strategies), cache_dir=cache_dir, progress=progress, pairs=pairs
         )
-        engine = Engine(catalog, strategies, seed=seed)
+        engine = Engine(catalog, strategies, seed=seed, reward=reward)
         if judged is not None:
             queries, qrels = judged
             engine.train_ranker(queries, qrels)
-        return EnginePolicy(engine)
+            engine.train_selector(queries, qrels)
+        return EnginePolicy(engine, retrain_every=retrain_every)
     if name in ("lexical", "embedding", "xrtree", "memory"):
         plans = [Plan.of({name: 100})]
     elif name == "rrf":

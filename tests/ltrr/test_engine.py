@@ -384,3 +384,16 @@ def test_a_failing_query_signal_does_not_fail_the_search(engine, caplog):
     engine.strategies["lexical"].query_signals = broken
     r = engine.search("apple", k=3)
     assert r.items and "gave no query signals" in caplog.text
+
+
+def test_training_set_caps_pools_but_keeps_judged_items(engine):
+    qs = [Query("red apple fruit bike battery", id="m"), Query("apple car", id="n")]
+    qrels = {"m": {"d5": 1, "d3": 0}, "n": {"d2": 1}}
+    X, y, groups, _ = engine.training_set(qs, qrels)
+    Xc, yc, gc, _ = engine.training_set(qs, qrels, max_pool=2)
+    assert max(groups) >= 4 and len(gc) == len(groups)
+    assert all(c == min(2, g) for c, g in zip(gc, groups))
+    assert int(yc.sum()) == int(y.sum())  # no relevant row is dropped
+    assert Xc.shape == (sum(gc), X.shape[1])
+    with pytest.raises(InvalidInputError, match="max_pool must be an integer >= 2 or None, got 1"):
+        engine.training_set(qs, qrels, max_pool=1)
