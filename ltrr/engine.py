@@ -307,9 +307,7 @@ class Engine:
         if self.ranker is not None and pool:
             X = self.featurizer.featurize(q, context, pool, dict(selection.plan.budgets))
             t4 = time.perf_counter()
-            scores = self.ranker.predict(X, key=query_key(q))
-            order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
-            ranked = [(pool[i].item_id, float(scores[i])) for i in order]
+            ranked = _best(pool, self.ranker.predict(X, key=query_key(q)), k)
             ranker_name = "lambdamart"
         else:
             t4 = time.perf_counter()
@@ -694,9 +692,7 @@ class Engine:
         if self.ranker is None:
             return reciprocal_rank_fusion(pool)[:k]
         X = self.featurizer.featurize(query, context, pool, dict(budgets))
-        scores = self.ranker.predict(X, key=query_key(query))
-        order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
-        return [(pool[i].item_id, float(scores[i])) for i in order]
+        return _best(pool, self.ranker.predict(X, key=query_key(query)), k)
 
     def train_selector(
         self,
@@ -1125,6 +1121,12 @@ class Engine:
         engine.stats = PerformanceStats.from_dict(state["stats"])
         engine.users = UserHistory.from_dict(state["users"])
         return engine
+
+
+def _best(pool: Sequence[PooledItem], scores: Any, k: int) -> list[tuple[str, float]]:
+    """Return the ``k`` best-scored pool items as ``(item id, score)``, best first."""
+    order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
+    return [(pool[i].item_id, float(scores[i])) for i in order]
 
 
 def _context_from_log(data: Any) -> Context | None:
