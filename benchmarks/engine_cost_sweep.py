@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from ltrr.demo import clear_query_caches
 from ltrr.engine import Engine, RewardConfig
 from ltrr.plans import Plan
 from ltrr.selection import PlanSelector
@@ -38,10 +39,7 @@ KEEP = (
 
 
 def _heldout(world, policy, strategies, largest):  # type: ignore[no-untyped-def]
-    for s in strategies.values():
-        clear = getattr(s, "clear_query_cache", None)
-        if callable(clear):
-            clear()  # held-out claims are met cold: fair latencies
+    clear_query_caches(strategies)  # held-out claims are met cold: fair latencies
     held = evaluate_policy(world, policy)
     out = {k: round(v, 4) for k, v in held.items() if k in KEEP}
     out["recall_share"] = round(held["pool_recall"] / largest["pool_recall"], 4)

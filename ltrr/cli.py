@@ -52,27 +52,29 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
 
 
 def _reward_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the engine's reward settings to a sub-command."""
+    """Add the engine's reward settings to a sub-command (unset: RewardConfig's defaults)."""
     parser.add_argument(
         "--cost-per-candidate",
         type=float,
-        default=0.0005,
-        help="engine reward lost per candidate drawn (default 0.0005)",
+        help="engine reward lost per candidate drawn (default: RewardConfig's, 0.0005)",
     )
     parser.add_argument(
         "--recall-weight",
         type=float,
-        default=1.25,
-        help="engine reward of a full pool recall, learned from judgements (default 1.25)",
+        help="engine reward of a full pool recall, learned from judgements "
+        "(default: RewardConfig's, 1.25)",
     )
 
 
 def _reward(args: argparse.Namespace) -> Any:
     from ltrr.engine import RewardConfig
 
-    return RewardConfig(
-        cost_per_candidate=args.cost_per_candidate, recall_weight=args.recall_weight
-    )
+    given = {
+        name: getattr(args, name)
+        for name in ("cost_per_candidate", "recall_weight")
+        if getattr(args, name) is not None
+    }
+    return RewardConfig(**given)
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ltrr.data import judged_pairs
@@ -13,7 +13,7 @@ from ltrr.errors import InvalidInputError
 from ltrr.plans import Plan
 from ltrr.selection import PlanSelector
 
-__all__ = ["run_demo"]
+__all__ = ["clear_query_caches", "run_demo"]
 
 #: Strategies the demo's engine chooses among by default (add "xrtree" with --strategies;
 #: its cross-fitted ranker training is much longer, see the README).
@@ -134,9 +134,9 @@ def run_demo(
         "policies": {},
     }
     for name, policy in policies.items():
-        _clear_query_caches(fitted)  # every policy meets its queries cold: fair latencies
+        clear_query_caches(fitted)  # every policy meets its queries cold: fair latencies
         report = run_online(world, policy, steps=steps, seed=seed, progress=progress)
-        _clear_query_caches(fitted)
+        clear_query_caches(fitted)
         held = evaluate_policy(world, policy, seed=seed)
         out["policies"][name] = {"online": report.to_dict(), "heldout": held}
     out["seconds"] = time.perf_counter() - t0
@@ -154,7 +154,14 @@ def run_demo(
     return out
 
 
-def _clear_query_caches(strategies: dict[str, Any]) -> None:
+def clear_query_caches(strategies: Mapping[str, Any]) -> None:
+    """Empty every strategy's query cache, so the next queries are met cold (fair latencies).
+
+    Parameters
+    ----------
+    strategies : Mapping[str, Strategy]
+        Strategies by name; those without ``clear_query_cache`` are left alone.
+    """
     for s in strategies.values():
         clear = getattr(s, "clear_query_cache", None)
         if callable(clear):

@@ -235,6 +235,10 @@ class Engine:
                     )
         self.selector = selector
         self._plan_budgets = [dict(p.budgets) for p in selector.plans]
+        self._deepest: dict[str, int] = {}  # each strategy's largest budget in the plan space
+        for budgets in self._plan_budgets:
+            for name, b in budgets.items():
+                self._deepest[name] = max(self._deepest.get(name, 0), b)
         self.featurizer = PoolFeaturizer(catalog, self.strategies)
         if ranker is not None and ranker.feature_names != self.featurizer.feature_names:
             raise InvalidInputError(
@@ -487,6 +491,23 @@ class Engine:
         except Exception as exc:  # logging must never fail a search
             log.warning("could not log request %s: %s", request_id, exc)
 
+    def pending_request(self, request_id: str) -> tuple[Query, Context | None] | None:
+        """Return the query and context of a request still kept for feedback (else None).
+
+        Parameters
+        ----------
+        request_id : str
+            From :attr:`SearchResponse.request_id`.
+
+        Returns
+        -------
+        (Query, Context or None) or None
+            None when the id is unknown or older than the last ``max_pending`` requests.
+        """
+        with self._lock:
+            pending = self._pending.get(request_id)
+        return None if pending is None else (pending.query, pending.context)
+
     # --------------------------------------------------------------- feedback
     def feedback(self, request_id: str, events: Sequence[Engagement]) -> FeedbackResult:
         """Record engagements with a response and update the online learners.
@@ -601,7 +622,7 @@ class Engine:
             for e in events
             if e.kind in POSITIVE_ENGAGEMENTS and e.item_id in shown
         ]
-        gain = 1.0 / math.log2(1 + min(positions)) if positions else 0.0
+        gain = _position_gain(min(positions)) if positions else 0.0
         cfg = self.reward_config
         if self.recall_model is not None:
             try:
@@ -652,12 +673,8 @@ class Engine:
             raise InvalidInputError(
                 f"query {query.text[:60]!r} has no relevant item (grade > 0) in its judgements"
             )
-        deepest: dict[str, int] = {}
-        for budgets in self._plan_budgets:
-            for name, b in budgets.items():
-                deepest[name] = max(deepest.get(name, 0), b)
         found: dict[str, StrategyResult] = {}
-        for name, b in deepest.items():
+        for name, b in self._deepest.items():
             try:
                 found[name] = self.strategies[name].retrieve(query, None, k=b)
             except Exception as exc:  # as in search: a failing strategy finds nothing
@@ -665,17 +682,13 @@ class Engine:
         n = len(self._plan_budgets)
         recall, cands, gain = np.zeros(n), np.zeros(n), np.zeros(n)
         for j, budgets in enumerate(self._plan_budgets):
-            results = [
-                StrategyResult(r.strategy, r.candidates[:b], r.latency_ms)
-                for name, b in budgets.items()
-                if (r := found.get(name)) is not None
-            ]
+            results = _prefixes(found, budgets)
             pool = merge_pool(results)
             cands[j] = sum(len(r) for r in results)
             recall[j] = len({p.item_id for p in pool} & relevant) / len(relevant)
             top = self._rank(query, None, pool, budgets, k)
             hits = [pos for pos, (item, _) in enumerate(top, start=1) if item in relevant]
-            gain[j] = 1.0 / math.log2(1 + hits[0]) if hits else 0.0
+            gain[j] = _position_gain(hits[0]) if hits else 0.0
         return recall, cands, gain
 
     def _rank(
@@ -827,15 +840,10 @@ class Engine:
                 name: self.strategies[name].retrieve(q, None, k=b) for name, b in largest.budgets
             }
             for plan in picks:
-                results = []
-                for name, b in plan.budgets:
-                    r = full.get(name)
-                    if r is None:
-                        r = full[name] = self.strategies[name].retrieve(
-                            q, None, k=self.selector.max_total
-                        )
-                    results.append(StrategyResult(r.strategy, r.candidates[:b], r.latency_ms))
-                pool = merge_pool(results)
+                for name, _ in plan.budgets:
+                    if name not in full:
+                        full[name] = self.strategies[name].retrieve(q, None, k=self._deepest[name])
+                pool = merge_pool(_prefixes(full, dict(plan.budgets)))
                 if not pool:
                     continue
                 if max_pool is not None and len(pool) > max_pool:
@@ -1121,6 +1129,22 @@ class Engine:
         engine.stats = PerformanceStats.from_dict(state["stats"])
         engine.users = UserHistory.from_dict(state["users"])
         return engine
+
+
+def _position_gain(position: int) -> float:
+    """Return the reward gain of an item at a 1-based position: ``1 / log2(1 + position)``."""
+    return 1.0 / math.log2(1 + position)
+
+
+def _prefixes(
+    found: Mapping[str, StrategyResult], budgets: Mapping[str, int]
+) -> list[StrategyResult]:
+    """Cut each strategy's deeper result to a plan's budget (strategies not found are skipped)."""
+    return [
+        StrategyResult(r.strategy, r.candidates[:b], r.latency_ms)
+        for name, b in budgets.items()
+        if (r := found.get(name)) is not None
+    ]
 
 
 def _best(pool: Sequence[PooledItem], scores: Any, k: int) -> list[tuple[str, float]]:

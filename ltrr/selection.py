@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -288,19 +288,12 @@ class PlanSelector:
             )
         if not np.all(np.isfinite(r)):
             raise InvalidInputError(f"rewards must be finite, got {r.tolist()}")
-        if len(example) != len(self.plans) + 1:
-            raise InvalidInputError(
-                f"example must have a shared line and {len(self.plans)} plan lines, "
-                f"got {len(example)} lines"
-            )
+        _check_example(example, len(self.plans))
         idx = list(range(len(self.plans))) if order is None else [int(j) for j in order]
         if sorted(idx) != list(range(len(self.plans))):
             raise InvalidInputError(f"order must be a permutation of the plan indices, got {idx}")
         with self._lock:
-            for j in idx:
-                lines = list(example)
-                lines[j + 1] = f"0:{-r[j]:.6g}:1 " + lines[j + 1]
-                self._vw.learn(lines)
+            _learn_each(self._vw, example, r, idx)
             self.n_learned_ += len(idx)
 
     def save(self, folder: str | Path) -> None:
@@ -348,6 +341,22 @@ class PlanSelector:
             ) from None
         obj.n_learned_ = int(meta.get("n_learned", 0))
         return obj
+
+
+def _check_example(example: list[str], n_plans: int) -> None:
+    """Raise unless ``example`` has a shared line and one line per plan."""
+    if len(example) != n_plans + 1:
+        raise InvalidInputError(
+            f"example must have a shared line and {n_plans} plan lines, got {len(example)} lines"
+        )
+
+
+def _learn_each(vw: Any, example: list[str], values: np.ndarray, order: Iterable[int]) -> None:
+    """Full-information update: label each plan ``j`` in turn with cost ``-values[j]``, probability 1."""
+    for j in order:
+        lines = list(example)
+        lines[j + 1] = f"0:{-values[j]:.6g}:1 " + lines[j + 1]
+        vw.learn(lines)
 
 
 class RecallModel:
@@ -407,13 +416,6 @@ class RecallModel:
         )
         return vowpalwabbit.Workspace(args + (f" -i {model_file}" if model_file else ""))
 
-    def _check(self, example: list[str]) -> None:
-        if len(example) != self.n_plans + 1:
-            raise InvalidInputError(
-                f"example must have a shared line and {self.n_plans} plan lines, "
-                f"got {len(example)} lines"
-            )
-
     def learn(self, example: list[str], recalls: Sequence[float]) -> None:
         """Learn every plan's pool recall for one judged request.
 
@@ -424,17 +426,14 @@ class RecallModel:
         recalls : sequence of float
             One recall in [0, 1] per plan.
         """
-        self._check(example)
+        _check_example(example, self.n_plans)
         r = np.asarray(recalls, dtype=np.float64)
         if r.shape != (self.n_plans,) or not np.all((r >= 0) & (r <= 1)):
             raise InvalidInputError(
                 f"recalls must hold {self.n_plans} values in [0, 1], got {r.tolist()}"
             )
         with self._lock:
-            for j in range(self.n_plans):
-                lines = list(example)
-                lines[j + 1] = f"0:{-r[j]:.6g}:1 " + lines[j + 1]
-                self._vw.learn(lines)
+            _learn_each(self._vw, example, r, range(self.n_plans))
             self.n_learned_ += 1
 
     def predict(self, example: list[str]) -> np.ndarray:
@@ -450,7 +449,7 @@ class RecallModel:
         numpy.ndarray of shape (n_plans,)
             Recall per plan, in plan order.
         """
-        self._check(example)
+        _check_example(example, self.n_plans)
         with self._lock:
             costs = np.asarray(self._vw.predict(example), dtype=np.float64)
         if costs.shape != (self.n_plans,) or not np.all(np.isfinite(costs)):

@@ -323,7 +323,6 @@ class EnginePolicy(Policy):
         self.retrain_window = retrain_window
         self.ranker_params = dict(ranker_params or {})
         self.retrainings_ = 0
-        self._contexts: dict[str, tuple[Query, Context]] = {}
         self._history: deque[tuple[dict[str, object], list[dict[str, object]]]] = deque(
             maxlen=retrain_window
         )
@@ -332,8 +331,6 @@ class EnginePolicy(Policy):
     def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
         """Search with the engine (its selector draws with its own seeded generator)."""
         r = self.engine.search(query, context, k)
-        if self.retrain_every:
-            self._contexts[r.request_id] = (query, context)
         return Decision(
             tuple(r.item_ids),
             r.plan,
@@ -349,9 +346,9 @@ class EnginePolicy(Policy):
         """Send the engagements to the engine (it computes its own reward); retrain when due."""
         if decision.request_id is None:
             return
+        asked = self.engine.pending_request(decision.request_id) if self.retrain_every else None
         self.engine.feedback(decision.request_id, engagements)
-        asked = self._contexts.pop(decision.request_id, None)
-        if not self.retrain_every or asked is None:
+        if asked is None:
             return
         query, context = asked
         request: dict[str, object] = {
