@@ -30,7 +30,15 @@ from ltrr.types import (
     coerce_query,
 )
 
-__all__ = ["PARAMS_FILE", "SOURCE_TYPES", "Strategy", "check_k", "coerce_query"]
+__all__ = [
+    "PARAMS_FILE",
+    "PROBE_DEPTH",
+    "SOURCE_TYPES",
+    "Strategy",
+    "check_k",
+    "coerce_query",
+    "rank_gaps",
+]
 
 #: Name of the parameter file in a saved strategy folder.
 PARAMS_FILE = "params.json"
@@ -39,6 +47,30 @@ FORMAT = "ltrr.strategy"
 FORMAT_VERSION = 1
 #: Kinds of retrieval source, used as action features by the selector.
 SOURCE_TYPES = ("lexical", "embedding", "tree", "memory")
+
+#: Items a strategy's query signals look at (the probe's depth).
+PROBE_DEPTH = 10
+
+
+def rank_gaps(scores: Sequence[float] | npt.NDArray[np.floating[Any]]) -> dict[str, float]:
+    """Relative drop of a probe's best-first scores from rank 1 to ranks 4 and 10.
+
+    Parameters
+    ----------
+    scores : sequence of float
+        Scores of a probe's items, best first (at least one).
+
+    Returns
+    -------
+    dict of str to float
+        ``gap3`` and ``gap9`` (for the ranks the probe reached):
+        ``(scores[0] - scores[r]) / |scores[0]|``.
+    """
+    top = float(scores[0])
+    return {
+        f"gap{r}": (top - float(scores[r])) / (abs(top) + 1e-6) for r in (3, 9) if len(scores) > r
+    }
+
 
 S = TypeVar("S", bound="Strategy")
 

@@ -15,7 +15,14 @@ from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.types import Catalog, Context, Interaction, Query
 from strategies.ann import ExactIndex, HNSWIndex, VectorIndex, make_index
-from strategies.base import IndexArray, ScoreArray, Strategy, coerce_query
+from strategies.base import (
+    PROBE_DEPTH,
+    IndexArray,
+    ScoreArray,
+    Strategy,
+    coerce_query,
+    rank_gaps,
+)
 from strategies.encoder import Encoder
 from strategies.registry import register_strategy
 
@@ -197,8 +204,8 @@ class EmbeddingStrategy(Strategy):
         """Query-performance signals from the index, for the plan selector.
 
         Encodes the query (kept in the query cache, which the ranker's completed
-        similarity features read anyway) and looks up its ``probe_depth``
-        nearest items; their similarities say how clearly the query lands in the
+        similarity features read anyway) and looks up its
+        :data:`~strategies.base.PROBE_DEPTH` nearest items; their similarities say how clearly the query lands in the
         catalog. The probed items are not candidates: they enter no pool.
 
         Parameters
@@ -216,15 +223,10 @@ class EmbeddingStrategy(Strategy):
         if self.index_ is None:
             raise NotFittedError(f"strategy {self.name!r} is not fitted")
         qv = self.encode_queries([q])
-        _, scores = self.index_.search(qv, min(10, self.n_items))[0]
+        _, scores = self.index_.search(qv, min(PROBE_DEPTH, self.n_items))[0]
         if len(scores) == 0:
             return {}
-        top = float(scores[0])
-        out = {"top": top}
-        for r in (3, 9):
-            if len(scores) > r:
-                out[f"gap{r}"] = (top - float(scores[r])) / (abs(top) + 1e-6)
-        return out
+        return {"top": float(scores[0])} | rank_gaps(scores)
 
     def clear_query_cache(self) -> None:
         """Forget the cached query embeddings (e.g. before timing a run on new queries)."""

@@ -22,7 +22,14 @@ from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Interaction, Query
-from strategies.base import IndexArray, ScoreArray, Strategy, coerce_query
+from strategies.base import (
+    PROBE_DEPTH,
+    IndexArray,
+    ScoreArray,
+    Strategy,
+    coerce_query,
+    rank_gaps,
+)
 from strategies.registry import register_strategy
 
 __all__ = ["BACKENDS", "VARIANTS", "LexicalStrategy"]
@@ -221,6 +228,7 @@ class LexicalStrategy(Strategy):
         self._indexes = []
         self._rank_bm25 = []
         self._rank_tokens = []
+        self._local = threading.local()  # buffers and the last match belong to the old index
         if self.backend == "bm25s":
             import bm25s
 
@@ -275,7 +283,21 @@ class LexicalStrategy(Strategy):
         return buf, self._local.seen
 
     def _match(self, terms: Sequence[str]) -> tuple[IndexArray, ScoreArray]:
-        """Return every item containing a query term and its BM25 score."""
+        """Return every item containing a query term and its BM25 score.
+
+        The last match of each thread is kept: a search asks for the same terms
+        from :meth:`query_signals`, retrieval and :meth:`score_items` (callers never
+        modify the arrays).
+        """
+        key = tuple(terms)
+        last = getattr(self._local, "last", None)
+        if last is not None and last[0] == key:
+            return last[1]  # type: ignore[no-any-return]
+        out = self._match_terms(terms)
+        self._local.last = (key, out)
+        return out
+
+    def _match_terms(self, terms: Sequence[str]) -> tuple[IndexArray, ScoreArray]:
         if self.backend == "rank_bm25":
             return self._match_rank_bm25(terms)
         postings: list[Postings] = []
@@ -393,23 +415,20 @@ class LexicalStrategy(Strategy):
         return out
 
     def _probe_signals(self, terms: list[str], n: int) -> dict[str, float]:
-        """Score-distribution signals of the query's top 10 (query-performance prediction)."""
+        """Score-distribution signals of the query's probe (query-performance prediction)."""
         cand, scores = self._match(terms)
         out = {"matched": math.log1p(len(cand)) / math.log1p(n)}
-        _, top = top_k(cand, scores, 10)
+        _, top = top_k(cand, scores, PROBE_DEPTH)
         if len(top):
-            best = float(top[0])
-            out["top"] = math.log1p(max(best, 0.0))
-            for r in (3, 9):
-                if len(top) > r:
-                    out[f"gap{r}"] = (best - float(top[r])) / (abs(best) + 1e-6)
+            out["top"] = math.log1p(max(float(top[0]), 0.0))
+            out.update(rank_gaps(top))
         return out
 
     def _idf_signals(self, terms: list[str], n: int) -> dict[str, float]:
         """Share of known terms and their scaled inverse document frequencies."""
         if self.backend != "bm25s":
-            vocab = set().union(*(m.idf for m in self._rank_bm25)) if self._rank_bm25 else set()
-            return {"known": sum(t in vocab for t in terms) / len(terms)}
+            known = sum(any(t in m.idf for m in self._rank_bm25) for t in terms)
+            return {"known": known / len(terms)}
         idfs = []
         for t in terms:
             dfs = [
