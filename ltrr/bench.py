@@ -13,7 +13,7 @@ from ltrr.data import BeirDataset
 from ltrr.metrics import evaluate_run, percentile_ms
 from ltrr.types import Query, check_k
 from strategies.embedding import EmbeddingStrategy
-from strategies.registry import make_strategy
+from strategies.registry import fit_strategy, make_strategy
 from strategies.xrtree import XRTreeStrategy
 
 __all__ = ["format_table", "run_retrieval_benchmark"]
@@ -81,10 +81,7 @@ def run_retrieval_benchmark(
             params.setdefault("show_progress", progress)
         strategy = make_strategy(name, **params)
         t0 = time.perf_counter()
-        if isinstance(strategy, XRTreeStrategy):
-            strategy.fit(dataset.catalog, train_pairs)
-        else:
-            strategy.fit(dataset.catalog)
+        fit_strategy(strategy, dataset.catalog, train_pairs)
         build_s = time.perf_counter() - t0
         build_counts = _encoder_counts(strategy)
         if queries:  # one warm-up query (lazy imports, first allocations), not timed

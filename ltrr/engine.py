@@ -41,6 +41,7 @@ from ltrr.types import (
     check_k,
     coerce_query,
     feedback_interactions,
+    request_time,
 )
 
 __all__ = ["MANIFEST", "Engine", "FeedbackResult", "RewardConfig", "ScoredItem", "SearchResponse"]
@@ -466,9 +467,7 @@ class Engine:
             self.event_log.append_request(
                 RequestRecord(
                     request_id=request_id,
-                    timestamp=context.timestamp
-                    if context is not None and context.timestamp is not None
-                    else time.time(),
+                    timestamp=request_time(context, time.time()),
                     query=q.text,
                     context=ctx,
                     action=selection.plan.id,
@@ -553,11 +552,7 @@ class Engine:
             )
         valid = [e for e in events if e.item_id in shown]
         if self.event_log is not None and valid:
-            ts = (
-                pending.context.timestamp
-                if pending.context is not None and pending.context.timestamp
-                else time.time()
-            )
+            ts = request_time(pending.context, time.time())
             try:
                 self.event_log.append_feedback_many(
                     [

@@ -31,6 +31,7 @@ __all__ = [
     "PerformanceStats",
     "UserHistory",
     "history_features",
+    "history_fragments",
     "plan_features",
     "query_shape",
     "request_features",
@@ -222,6 +223,31 @@ def history_features(plan: Plan, history: Mapping[str, tuple[float, float]] | No
                 p[f"{_clean(name)}_q"] = exact
                 p[f"{_clean(name)}_shape"] = similar
     return p
+
+
+def history_fragments(history: Mapping[str, tuple[float, float]] | None) -> dict[str, str]:
+    """Return each strategy's ``P`` features as VW text, to join per plan.
+
+    A request's plans share their strategies' history; formatting it once per
+    strategy instead of once per plan keeps the example cheap for large plan spaces.
+    ``"|P " + " ".join(fragments[s] for s in plan.strategies if s in fragments)``
+    equals the ``P`` namespace of :func:`history_features`.
+
+    Parameters
+    ----------
+    history : Mapping[str, (float, float)], optional
+        Per strategy: smoothed engagement share for this query and for its shape.
+
+    Returns
+    -------
+    dict of str to str
+        VW text of ``<strategy>_q`` and ``<strategy>_shape`` by strategy name.
+    """
+    out: dict[str, str] = {}
+    for name, (exact, similar) in (history or {}).items():
+        s = _clean(name)
+        out[name] = _ns("P", {f"{s}_q": exact, f"{s}_shape": similar})[3:]
+    return out
 
 
 def _ns(name: str, feats: Features) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,7 @@ class PoolFeaturizer:
         catalog.check_fields(fields)
         self.match_fields = fields
         self.tokenizer = Tokenizer()
-        self._field_terms = [
-            [frozenset(self.tokenizer.tokenize(item.fields.get(f, ""))) for item in catalog]
-            for f in fields
-        ]
+        self._catalog = catalog
         pop = catalog.popularity()
         top = float(pop.max()) if len(pop) else 0.0
         self._popularity = (
@@ -82,6 +80,17 @@ class PoolFeaturizer:
         names += [f"match_{f}" for f in fields]
         names += ["q_tokens", "hour", "mobile", "voice"]
         self.feature_names = names
+
+    @cached_property
+    def _field_terms(self) -> list[list[frozenset[str]]]:
+        """Return each match field's terms per catalog item.
+
+        Built at the first featurisation: an engine without a ranker never needs them.
+        """
+        return [
+            [frozenset(self.tokenizer.tokenize(item.fields.get(f, ""))) for item in self._catalog]
+            for f in self.match_fields
+        ]
 
     def featurize(
         self,

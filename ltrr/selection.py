@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
-from ltrr.features import Features, _ns, history_features, plan_features
+from ltrr.features import Features, _ns, history_fragments, plan_features
 from ltrr.io import atomic_write_json, read_json
 from ltrr.plans import Plan, plan_grid
 
@@ -211,9 +211,10 @@ class PlanSelector:
             VW lines.
         """
         lines = ["shared " + " ".join(_ns(n, f) for n, f in shared.items() if f)]
+        fragments = history_fragments(history)
         for plan, static in zip(self.plans, self._static):
-            feats = history_features(plan, history)
-            lines.append(static + (" " + _ns("P", feats) if feats else ""))
+            parts = [fragments[n] for n, _ in plan.budgets if n in fragments]
+            lines.append(static + (" |P " + " ".join(parts) if parts else ""))
         return lines
 
     def choose(self, example: list[str]) -> Selection:

@@ -35,6 +35,7 @@ __all__ = [
     "check_k",
     "coerce_query",
     "feedback_interactions",
+    "request_time",
 ]
 
 #: Longest query text accepted, in characters. Longer input is almost always a bug
@@ -506,20 +507,26 @@ class Engagement:
     position: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.kind, EngagementKind):
-            try:
-                object.__setattr__(self, "kind", EngagementKind(self.kind))
-            except ValueError:
-                raise UnknownNameError(
-                    f"unknown engagement kind {self.kind!r}; expected one of "
-                    f"{[k.value for k in EngagementKind]}"
-                ) from None
+        object.__setattr__(self, "kind", _engagement_kind(self.kind))
         if (
             isinstance(self.position, bool)
             or not isinstance(self.position, int)
             or self.position < 1
         ):
             raise InvalidInputError(f"Engagement.position is 1-based, got {self.position!r}")
+
+
+def _engagement_kind(value: object) -> EngagementKind:
+    """Coerce an engagement kind (an :class:`EngagementKind` or its value), naming bad ones."""
+    if isinstance(value, EngagementKind):
+        return value
+    try:
+        return EngagementKind(value)
+    except ValueError:
+        raise UnknownNameError(
+            f"unknown engagement kind {value!r}; expected one of "
+            f"{[k.value for k in EngagementKind]}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,14 +557,7 @@ class Interaction:
     position: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.kind, EngagementKind):
-            try:
-                object.__setattr__(self, "kind", EngagementKind(self.kind))
-            except ValueError:
-                raise UnknownNameError(
-                    f"unknown engagement kind {self.kind!r}; expected one of "
-                    f"{[k.value for k in EngagementKind]}"
-                ) from None
+        object.__setattr__(self, "kind", _engagement_kind(self.kind))
         if self.position is not None and self.position < 1:
             raise InvalidInputError(f"Interaction.position is 1-based, got {self.position}")
 
@@ -611,6 +611,24 @@ def coerce_query(query: Query | str) -> Query:
     raise InvalidInputError(f"query must be a Query or a str, got {type(query).__name__}")
 
 
+def request_time(context: Context | None, default: float) -> float:
+    """Return the context's timestamp, or ``default`` when there is none (0.0 is a time).
+
+    Parameters
+    ----------
+    context : Context or None
+        The request context.
+    default : float
+        Time to use without a context timestamp.
+
+    Returns
+    -------
+    float
+        Unix time in seconds.
+    """
+    return context.timestamp if context is not None and context.timestamp is not None else default
+
+
 def feedback_interactions(
     query: str,
     context: Context | None,
@@ -643,7 +661,7 @@ def feedback_interactions(
         Impressions first, then engagements.
     """
     user = context.user_id if context is not None else None
-    ts = context.timestamp if context is not None and context.timestamp else default_time
+    ts = request_time(context, default_time)
     position = {item: pos for pos, item in enumerate(shown, start=1)}
     out = [
         Interaction(query, item, EngagementKind.IMPRESSION, user, ts, pos)

@@ -24,8 +24,7 @@ from ltrr.plans import Plan, plan_grid
 from ltrr.types import Catalog, Context, Query, feedback_interactions
 from simulators.worlds.base import Engagement
 from strategies.base import Strategy
-from strategies.registry import make_strategy
-from strategies.xrtree import XRTreeStrategy
+from strategies.registry import fit_strategy, make_strategy
 
 __all__ = [
     "POLICY_NAMES",
@@ -441,11 +440,7 @@ def default_strategies(
         params: dict[str, object] = {}
         if name == "embedding":
             params = {"cache_dir": cache_dir, "show_progress": progress}
-        strategy = make_strategy(name, **params)
-        if isinstance(strategy, XRTreeStrategy):
-            out[name] = strategy.fit(catalog, pairs)
-        else:
-            out[name] = strategy.fit(catalog)
+        out[name] = fit_strategy(make_strategy(name, **params), catalog, pairs)
     return out
 
 

@@ -101,6 +101,9 @@ class Strategy(ABC):
     #: Whether the engine should pass every feedback's impressions and engagements to
     #: :meth:`update` as they arrive (strategies that learn online, like the memory index).
     learns_online: ClassVar[bool] = False
+    #: Whether :meth:`fit` takes ``(query text, item id)`` training pairs after the catalog
+    #: (strategies that learn from judgements or engagements, like the XR-tree).
+    learns_from_pairs: ClassVar[bool] = False
 
     def __init__(self, *, name: str | None = None) -> None:
         self.name = name or self.kind

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ltrr.errors import CorruptModelError, UnknownNameError
+from ltrr.types import Catalog
 from strategies.base import Strategy, read_params
 
-__all__ = ["available_strategies", "load_strategy", "make_strategy", "register_strategy"]
+__all__ = [
+    "available_strategies",
+    "fit_strategy",
+    "load_strategy",
+    "make_strategy",
+    "register_strategy",
+]
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
 T = TypeVar("T", bound=type[Strategy])
+S = TypeVar("S", bound=Strategy)
 
 
 def register_strategy(cls: T) -> T:
@@ -63,6 +72,31 @@ def strategy_class(kind: str) -> type[Strategy]:
         raise UnknownNameError(
             f"unknown strategy {kind!r}; expected one of {available_strategies()}"
         ) from None
+
+
+def fit_strategy(
+    strategy: S, catalog: Catalog, pairs: Iterable[tuple[str, str]] | None = None
+) -> S:
+    """Fit a strategy on a catalog, with training pairs when it learns from them.
+
+    Parameters
+    ----------
+    strategy : Strategy
+        The strategy.
+    catalog : Catalog
+        The items.
+    pairs : iterable of (str, str), optional
+        ``(query text, item id)`` pairs, passed only to strategies whose
+        :attr:`~strategies.base.Strategy.learns_from_pairs` is set.
+
+    Returns
+    -------
+    Strategy
+        The fitted strategy.
+    """
+    if strategy.learns_from_pairs:
+        return strategy.fit(catalog, pairs)  # type: ignore[call-arg]
+    return strategy.fit(catalog)
 
 
 def make_strategy(kind: str, **params: Any) -> Strategy:

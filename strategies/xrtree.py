@@ -295,6 +295,7 @@ class XRTreeStrategy(Strategy):
 
     kind = "xrtree"
     source_type = "tree"
+    learns_from_pairs = True
 
     def __init__(
         self,

@@ -170,3 +170,17 @@ def test_recall_model_learns_predicts_and_round_trips(tmp_path):
     (tmp_path / "recall.vw").unlink()
     with pytest.raises(CorruptModelError, match=r"recall model .* is missing"):
         RecallModel.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [None, {}, {"lexical": (0.5, 1.0)}, {"lexical": (0.25, 0.125), "xr tree": (1.0, 0.3)}],
+)
+def test_example_plan_lines_carry_each_plans_history(history):
+    names = ["lexical", "embedding", "xr tree"]
+    sel = PlanSelector(default_plans(names), dict.fromkeys(names, "lexical"))
+    lines = sel.example({"Q": {"n_tokens": 1.0}}, history)
+    assert len(lines) == len(sel.plans) + 1
+    for plan, line in zip(sel.plans, lines[1:]):
+        expected = plan_features(plan, sel.source_types, max_total=sel.max_total, history=history)
+        assert line == to_vw({}, [expected])[1]
