@@ -2,7 +2,9 @@
 the SciFact world, and measure the held-out test claims against the largest plan.
 
 Usage: python benchmarks/engine_cost_sweep.py --rewards 0.002:5,0.0005:1.25 --steps 3000 --json FILE
-Each reward is ``cost_per_candidate:recall_weight``. The ranker is trained once (cross-fitted on
+Each reward is ``cost_per_candidate:recall_weight``; ``--updates imputed,chosen`` runs each reward
+with each ``Engine(online_update=...)`` and ``--floors 0,1`` with each
+``PlanSelector(propensity_floor=...)`` (0: importance-weighted bandit updates, 1: unweighted). The ranker is trained once (cross-fitted on
 the train judgements) and shared by every run. For each run the JSON has the held-out metrics
 right after the warm start and after ``--steps`` online requests, each with its pool recall as a
 share of the largest plan's and its candidates as a share of the largest plan's.
@@ -18,7 +20,7 @@ from pathlib import Path
 from ltrr.demo import clear_query_caches
 from ltrr.engine import Engine, RewardConfig
 from ltrr.plans import Plan
-from ltrr.selection import PlanSelector
+from ltrr.selection import PlanSelector, default_plans
 from simulators.loop import evaluate_policy, run_online
 from simulators.policies import EnginePolicy, default_strategies
 from simulators.worlds import make_world
@@ -50,6 +52,8 @@ def _heldout(world, policy, strategies, largest):  # type: ignore[no-untyped-def
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rewards", default="0.002:5,0.0005:1.25")
+    ap.add_argument("--floors", default="1", help="propensity floors to compare, e.g. 0,1")
+    ap.add_argument("--updates", default="imputed", help="online updates to compare")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategies", default="lexical,embedding")
@@ -70,10 +74,25 @@ def main() -> None:
     fixed = Engine(world.catalog, strategies, selector=PlanSelector([widest], types), ranker=ranker)
     largest = evaluate_policy(world, EnginePolicy(fixed, name=widest.id))
     runs = []
-    for spec in args.rewards.split(","):
+    specs = [
+        (spec, float(floor), update)
+        for spec in args.rewards.split(",")
+        for floor in args.floors.split(",")
+        for update in args.updates.split(",")
+    ]
+    for spec, floor, update in specs:
         cost, weight = (float(x) for x in spec.split(":"))
         reward = RewardConfig(cost_per_candidate=cost, recall_weight=weight)
-        engine = Engine(world.catalog, strategies, seed=args.seed, ranker=ranker, reward=reward)
+        selector = PlanSelector(default_plans(names), types, seed=args.seed, propensity_floor=floor)
+        engine = Engine(
+            world.catalog,
+            strategies,
+            selector=selector,
+            seed=args.seed,
+            ranker=ranker,
+            reward=reward,
+            online_update=update,
+        )
         t1 = time.perf_counter()
         engine.train_selector(*judged)
         warm_s = time.perf_counter() - t1
@@ -81,6 +100,8 @@ def main() -> None:
         run = {
             "cost_per_candidate": cost,
             "recall_weight": weight,
+            "propensity_floor": floor,
+            "online_update": update,
             "train_selector_s": round(warm_s, 1),
             "warm_start": _heldout(world, policy, strategies, largest),
         }

@@ -192,6 +192,16 @@ class Engine:
         How feedback becomes reward.
     max_pending : int
         Requests kept waiting for feedback (default 100,000; oldest dropped).
+    online_update : {"imputed", "chosen"}
+        How feedback updates the selector once the recall model holds judged plan
+        means (:meth:`train_selector`). ``"imputed"`` (default): every plan learns
+        from each feedback, the chosen plan its observed reward, every other plan
+        an imputed one (:meth:`RecallModel.expected_gain
+        <ltrr.selection.RecallModel.expected_gain>` plus its predicted recall term
+        minus its mean cost), so one request's clicks cannot move plans the request
+        never tried (a direct-method full-information update). ``"chosen"``: only
+        the chosen plan learns (the plain bandit update, always used without plan
+        means).
     seed : int
         Seed of the selector.
     """
@@ -208,10 +218,15 @@ class Engine:
         event_log: EventLog | None = None,
         reward: RewardConfig | None = None,
         max_pending: int = 100_000,
+        online_update: str = "imputed",
         seed: int = 0,
     ) -> None:
         if not strategies:
             raise InvalidInputError("an engine needs at least one strategy")
+        if online_update not in ("imputed", "chosen"):
+            raise InvalidInputError(
+                f"online_update must be 'imputed' or 'chosen', got {online_update!r}"
+            )
         for name, s in strategies.items():
             if not getattr(s, "is_fitted", False):
                 raise InvalidInputError(
@@ -258,6 +273,8 @@ class Engine:
         self.stats = PerformanceStats()
         self.users = UserHistory()
         self.max_pending = max_pending
+        self.online_update = online_update
+        self._order_rng = np.random.default_rng(seed)
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._lock = threading.Lock()
         self._seq = 0
@@ -574,7 +591,7 @@ class Engine:
                 "duplicate feedback for request %s: logged, learners not updated again", request_id
             )
             return FeedbackResult(request_id, reward, False, ignored)
-        self.selector.learn(pending.selection, reward)
+        self._learn_selector(pending, _click_gain(valid, shown), reward)
         engaged = {e.item_id for e in valid if e.kind in POSITIVE_ENGAGEMENTS}
         self.stats.saw(pending.query)
         if engaged:
@@ -587,6 +604,33 @@ class Engine:
         )
         self._update_online_strategies(pending, valid, shown)
         return FeedbackResult(request_id, reward, True, ignored)
+
+    def _learn_selector(self, pending: _Pending, gain: float, reward: float) -> None:
+        """Update the selector with a request's reward (see ``online_update``)."""
+        model = self.recall_model
+        selection = pending.selection
+        if model is None or model.plan_candidates_ is None or self.online_update == "chosen":
+            self.selector.learn(selection, reward)
+            if model is not None:
+                model.observe_gain(selection.index, gain)
+            return
+        cfg = self.reward_config
+        try:
+            recall = model.predict(selection.example)
+        except LtrrError as exc:
+            log.warning("recall model failed; bandit update of the chosen plan only: %s", exc)
+            self.selector.learn(selection, reward)
+            return
+        rewards = (
+            model.expected_gain()
+            + cfg.recall_weight * recall
+            - cfg.cost_per_candidate * model.plan_candidates_
+        )
+        rewards[selection.index] = reward
+        model.observe_gain(selection.index, gain)
+        with self._lock:
+            order = self._order_rng.permutation(len(rewards)).tolist()
+        self.selector.learn_all(selection.example, rewards, order=order)
 
     def _update_online_strategies(
         self, pending: _Pending, valid: Sequence[Engagement], shown: dict[str, int]
@@ -612,12 +656,7 @@ class Engine:
         Gain of the best-placed positive engagement, plus the predicted pool recall
         term when a recall model is set, minus the retrieval cost.
         """
-        positions = [
-            shown[e.item_id]
-            for e in events
-            if e.kind in POSITIVE_ENGAGEMENTS and e.item_id in shown
-        ]
-        gain = _position_gain(min(positions)) if positions else 0.0
+        gain = _click_gain(events, shown)
         cfg = self.reward_config
         if self.recall_model is not None:
             try:
@@ -773,6 +812,7 @@ class Engine:
                 self.selector.learn_all(
                     example, rewards, order=rng.permutation(len(rewards)).tolist()
                 )
+        self.recall_model.set_plan_means(mean_gain, np.mean([c for _, _, c, _ in data], axis=0))
         mean_recall = np.mean([r for _, r, _, _ in data], axis=0)
         out = {"queries": float(len(data)), "skipped": float(skipped)}
         for p, r, g in zip(self.selector.plans, mean_recall, mean_gain):
@@ -1036,6 +1076,7 @@ class Engine:
                         "recall_weight": self.reward_config.recall_weight,
                     },
                     "strategies": list(self.strategies),
+                    "online_update": self.online_update,
                 },
             )
             files = {
@@ -1120,6 +1161,7 @@ class Engine:
             recall_model=recall,
             event_log=event_log,
             reward=RewardConfig(**state["reward"]),
+            online_update=str(state.get("online_update", "imputed")),
         )
         engine.stats = PerformanceStats.from_dict(state["stats"])
         engine.users = UserHistory.from_dict(state["users"])
@@ -1129,6 +1171,14 @@ class Engine:
 def _position_gain(position: int) -> float:
     """Return the reward gain of an item at a 1-based position: ``1 / log2(1 + position)``."""
     return 1.0 / math.log2(1 + position)
+
+
+def _click_gain(events: Sequence[Engagement], shown: Mapping[str, int]) -> float:
+    """Position gain of the best-placed positive engagement among shown items (0 when none)."""
+    positions = [
+        shown[e.item_id] for e in events if e.kind in POSITIVE_ENGAGEMENTS and e.item_id in shown
+    ]
+    return _position_gain(min(positions)) if positions else 0.0
 
 
 def _prefixes(

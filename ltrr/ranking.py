@@ -40,7 +40,12 @@ class PoolFeaturizer:
         The items (for popularity, age and field matches).
     strategies : Mapping[str, Any]
         The engine's strategies by name; those with a ``score_items(query,
-        positions)`` method get completed similarities.
+        positions)`` method get completed similarities, except strategies that
+        learn online (``learns_online``, e.g. the memory index): their current
+        scores already hold the engagements a ranker trained from the log learns
+        to predict (the labels would leak into the features when a logged pool is
+        featurised again), so they enter only with the provenance logged at
+        search time (found, rank, score).
     match_fields : sequence of str, optional
         Text fields whose query-term overlap is a feature (default: every catalog field).
     """
@@ -55,7 +60,9 @@ class PoolFeaturizer:
         self.catalog = catalog
         self.strategy_names = list(strategies)
         self._scorers = {
-            n: s for n, s in strategies.items() if callable(getattr(s, "score_items", None))
+            n: s
+            for n, s in strategies.items()
+            if callable(getattr(s, "score_items", None)) and not getattr(s, "learns_online", False)
         }
         fields = list(match_fields) if match_fields is not None else list(catalog.field_names)
         catalog.check_fields(fields)

@@ -117,6 +117,13 @@ class PlanSelector:
         Exploration settings (defaults 0.05, 10, 5, 3, 10).
     learning_rate : float
         VW learning rate (default 0.5).
+    propensity_floor : float
+        Online updates weigh the chosen plan's reward by ``1 / max(p, propensity_floor)``
+        (VW's importance weight; ``p`` is the plan's probability, which is logged
+        unchanged). 0 is the plain importance-weighted update; 1 (the default) is an
+        unweighted regression on the chosen plan, as SquareCB's regression oracle
+        assumes: a rarely explored plan's one noisy click then moves the model as
+        much as any other, not ``1 / p`` times more.
     interactions : sequence of str
         Quadratic interactions between shared and action namespaces (default
         ``QA CA UA KA``: request features times plan features).
@@ -136,6 +143,7 @@ class PlanSelector:
         cover: int = 3,
         gamma_scale: float = 10.0,
         learning_rate: float = 0.5,
+        propensity_floor: float = 1.0,
         interactions: Sequence[str] = ("QA", "CA", "UA", "KA", "QP"),
         seed: int = 0,
     ) -> None:
@@ -151,6 +159,14 @@ class PlanSelector:
             raise InvalidInputError(
                 f"learning_rate must be a finite number > 0, got {learning_rate!r}"
             )
+        if (
+            isinstance(propensity_floor, bool)
+            or not isinstance(propensity_floor, (int, float))
+            or not 0.0 <= propensity_floor <= 1.0
+        ):
+            raise InvalidInputError(
+                f"propensity_floor must lie in [0, 1], got {propensity_floor!r}"
+            )
         ids = [p.id for p in plans]
         if len(set(ids)) != len(ids):
             raise InvalidInputError(f"plans must be distinct, got {ids}")
@@ -164,6 +180,7 @@ class PlanSelector:
             "cover": cover,
             "gamma_scale": gamma_scale,
             "learning_rate": learning_rate,
+            "propensity_floor": propensity_floor,
             "interactions": list(interactions),
             "seed": seed,
         }
@@ -256,7 +273,8 @@ class PlanSelector:
             raise InvalidInputError(f"reward must be a finite number, got {reward!r}")
         lines = list(selection.example)
         j = selection.index + 1
-        lines[j] = f"0:{-reward:.6g}:{selection.probability:.6g} " + lines[j]
+        p = max(selection.probability, self.settings["propensity_floor"])
+        lines[j] = f"0:{-reward:.6g}:{p:.6g} " + lines[j]
         with self._lock:
             self._vw.learn(lines)
             self.n_learned_ += 1
@@ -264,7 +282,7 @@ class PlanSelector:
     def learn_all(
         self,
         example: list[str],
-        rewards: Sequence[float],
+        rewards: Sequence[float] | np.ndarray,
         *,
         order: Sequence[int] | None = None,
     ) -> None:
@@ -370,10 +388,18 @@ class RecallModel:
     click reward, so what the selector learned about recall from judgements
     is not unlearned by feedback that cannot see it.
 
+    It also keeps, per plan, the judged mean gain and candidates drawn
+    (:meth:`set_plan_means`) and a tally of the click gains observed online when
+    the plan was chosen (:meth:`observe_gain`); :meth:`expected_gain` blends the
+    two, so the engine can impute the reward of the plans a request did not try.
+
     Parameters
     ----------
     n_plans : int
         Plans per example.
+    prior_weight : float
+        Pseudo-count of the judged gain in :meth:`expected_gain` (default 50: after
+        50 online observations of a plan its own clicks weigh as much as the judgements).
     learning_rate : float
         VW learning rate (default 0.5).
     interactions : sequence of str
@@ -386,25 +412,101 @@ class RecallModel:
         self,
         n_plans: int,
         *,
+        prior_weight: float = 50.0,
         learning_rate: float = 0.5,
         interactions: Sequence[str] = ("QA", "CA", "UA", "KA", "QP"),
         seed: int = 0,
     ) -> None:
         if isinstance(n_plans, bool) or not isinstance(n_plans, int) or n_plans < 1:
             raise InvalidInputError(f"n_plans must be an integer >= 1, got {n_plans!r}")
+        if not math.isfinite(prior_weight) or prior_weight <= 0:
+            raise InvalidInputError(
+                f"prior_weight must be a finite number > 0, got {prior_weight!r}"
+            )
         if not math.isfinite(learning_rate) or learning_rate <= 0:
             raise InvalidInputError(
                 f"learning_rate must be a finite number > 0, got {learning_rate!r}"
             )
         self.n_plans = n_plans
         self.settings: dict[str, Any] = {
+            "prior_weight": prior_weight,
             "learning_rate": learning_rate,
             "interactions": list(interactions),
             "seed": seed,
         }
         self._lock = threading.Lock()
         self.n_learned_ = 0
+        #: Judged mean gain and candidates per plan (None until :meth:`set_plan_means`).
+        self.plan_gain_: np.ndarray | None = None
+        self.plan_candidates_: np.ndarray | None = None
+        #: Online click gains: count and sum per plan.
+        self.online_count_ = np.zeros(n_plans)
+        self.online_gain_ = np.zeros(n_plans)
         self._vw = self._workspace(None)
+
+    def set_plan_means(self, gain: Sequence[float], candidates: Sequence[float]) -> None:
+        """Set each plan's judged mean gain and mean candidates drawn.
+
+        Parameters
+        ----------
+        gain, candidates : sequence of float
+            One finite value >= 0 per plan.
+        """
+        arrays = []
+        for name, values in (("gain", gain), ("candidates", candidates)):
+            a = np.asarray(values, dtype=np.float64)
+            if a.shape != (self.n_plans,) or not np.all(np.isfinite(a) & (a >= 0)):
+                raise InvalidInputError(
+                    f"{name} must hold {self.n_plans} finite values >= 0, got {a.tolist()}"
+                )
+            arrays.append(a)
+        with self._lock:
+            self.plan_gain_, self.plan_candidates_ = arrays
+
+    def observe_gain(self, index: int, gain: float) -> None:
+        """Tally the click gain of a request that chose plan ``index``.
+
+        Parameters
+        ----------
+        index : int
+            The chosen plan's position.
+        gain : float
+            Its gain, finite and >= 0.
+        """
+        if not 0 <= index < self.n_plans:
+            raise InvalidInputError(f"index must lie in [0, {self.n_plans}), got {index!r}")
+        if not math.isfinite(gain) or gain < 0:
+            raise InvalidInputError(f"gain must be a finite number >= 0, got {gain!r}")
+        with self._lock:
+            self.online_count_[index] += 1
+            self.online_gain_[index] += gain
+
+    def expected_gain(self) -> np.ndarray:
+        """Return each plan's expected click gain.
+
+        The judged mean gain, rescaled to the click rate (the ratio of all online
+        click gains to the judged gains of the plans that earned them), is a prior
+        worth ``prior_weight`` observations; each plan's own online click gains
+        take over as they accumulate. Without judged means it is each plan's
+        online mean, shrunk toward the overall online mean.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_plans,)
+            Expected gain per plan.
+        """
+        m = float(self.settings["prior_weight"])
+        with self._lock:
+            n, total = self.online_count_.copy(), self.online_gain_.copy()
+            judged = None if self.plan_gain_ is None else self.plan_gain_.copy()
+        if judged is None:
+            overall = total.sum() / n.sum() if n.sum() > 0 else 0.0
+            prior = np.full(self.n_plans, overall)
+        else:
+            seen = float(n @ judged)
+            scale = (total.sum() + m * float(judged.mean())) / (seen + m * float(judged.mean()))
+            prior = scale * judged
+        return (total + m * prior) / (n + m)
 
     def _workspace(self, model_file: Path | None) -> Any:
         import vowpalwabbit
@@ -469,6 +571,12 @@ class RecallModel:
                 "n_plans": self.n_plans,
                 "settings": self.settings,
                 "n_learned": self.n_learned_,
+                "plan_gain": None if self.plan_gain_ is None else self.plan_gain_.tolist(),
+                "plan_candidates": (
+                    None if self.plan_candidates_ is None else self.plan_candidates_.tolist()
+                ),
+                "online_count": self.online_count_.tolist(),
+                "online_gain": self.online_gain_.tolist(),
             },
         )
 
@@ -482,7 +590,16 @@ class RecallModel:
             raise CorruptModelError(f"recall model {str(model)!r} is missing")
         try:
             obj = cls(int(meta["n_plans"]), **dict(meta["settings"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            if meta.get("plan_gain") is not None:
+                obj.set_plan_means(meta["plan_gain"], meta["plan_candidates"])
+            for name in ("online_count", "online_gain"):
+                values = np.asarray(meta.get(name, np.zeros(obj.n_plans)), dtype=np.float64)
+                if values.shape != (obj.n_plans,) or not np.all(
+                    np.isfinite(values) & (values >= 0)
+                ):
+                    raise ValueError(f"{name} must hold {obj.n_plans} finite values >= 0")
+                setattr(obj, f"{name}_", values)
+        except (KeyError, TypeError, ValueError, InvalidInputError) as exc:
             raise CorruptModelError(f"{str(path / 'recall.json')!r} is malformed: {exc}") from None
         try:
             obj._vw = obj._workspace(model)

@@ -327,6 +327,37 @@ def test_train_selector_learns_every_plan_and_the_recall_model(engine, small_cat
         Engine.load(tmp_path / "e", small_catalog)
 
 
+@pytest.mark.parametrize("update", ["imputed", "chosen"])
+def test_online_update_after_a_warm_start(engine, small_catalog, update, tmp_path):
+    engine.online_update = update
+    engine.train_selector(QUERIES, QRELS)
+    model = engine.recall_model
+    n_plans = len(engine.selector.plans)
+    before = engine.selector.n_learned_
+    r = engine.search("apple", k=5)
+    engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])
+    chosen = [p.id for p in engine.selector.plans].index(r.plan)
+    # "imputed": every plan learns (imputed rewards for the others); "chosen": one bandit update
+    assert engine.selector.n_learned_ - before == (n_plans if update == "imputed" else 1)
+    assert model.online_count_[chosen] == 1 and model.online_gain_[chosen] == pytest.approx(1.0)
+    assert model.online_count_.sum() == 1
+    engine.save(tmp_path / "e")
+    loaded = Engine.load(tmp_path / "e", small_catalog)
+    assert loaded.online_update == update
+    np.testing.assert_allclose(loaded.recall_model.expected_gain(), model.expected_gain())
+
+
+def test_imputed_update_needs_judged_plan_means(engine):
+    # no warm start: no recall model, so feedback is a bandit update of the chosen plan
+    r = engine.search("apple", k=5)
+    engine.feedback(r.request_id, [])
+    assert engine.selector.n_learned_ == 1
+    with pytest.raises(
+        InvalidInputError, match="online_update must be 'imputed' or 'chosen', got 'all'"
+    ):
+        Engine(engine.catalog, engine.strategies, online_update="all")
+
+
 def test_train_selector_moves_plans_towards_what_judgements_reward(small_catalog):
     strategies = {
         "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.features import PerformanceStats, UserHistory, plan_features, request_features, to_vw
 from ltrr.plans import Plan
-from ltrr.selection import EXPLORATIONS, PlanSelector, RecallModel, default_plans
+from ltrr.selection import EXPLORATIONS, PlanSelector, RecallModel, Selection, default_plans
 from ltrr.types import Context, Query
 
 SOURCES = {"lexical": "lexical", "embedding": "embedding"}
@@ -71,6 +73,13 @@ def test_every_exploration_runs(exploration):
         ({"exploration": "thompson"}, UnknownNameError, "unknown exploration 'thompson'"),
         ({"epsilon": 1.5}, InvalidInputError, r"epsilon must lie in \[0, 1\]"),
         ({"learning_rate": 0.0}, InvalidInputError, "learning_rate must be"),
+        (
+            {"propensity_floor": 1.5},
+            InvalidInputError,
+            r"propensity_floor must lie in \[0, 1\], got 1.5",
+        ),
+        ({"propensity_floor": float("nan")}, InvalidInputError, "propensity_floor must lie"),
+        ({"propensity_floor": "1"}, InvalidInputError, "propensity_floor must lie in .*got '1'"),
     ],
 )
 def test_bad_settings(kwargs, error, match):
@@ -83,6 +92,32 @@ def test_learn_rejects_nan_reward():
     s = sel.choose(sel.example(request_features(Query("q"), None), None))
     with pytest.raises(InvalidInputError, match="reward must be a finite number"):
         sel.learn(s, float("nan"))
+
+
+class _RecordingVW:
+    """Stands in for the VW workspace: keeps the labelled examples it is taught."""
+
+    def __init__(self, vw):
+        self.vw, self.taught = vw, []
+
+    def predict(self, example):
+        return self.vw.predict(example)
+
+    def learn(self, example):
+        self.taught.append(list(example))
+        self.vw.learn(example)
+
+
+@pytest.mark.parametrize(
+    ("floor", "label"), [(0.0, "0:-1:0.02 "), (0.5, "0:-1:0.5 "), (1.0, "0:-1:1 ")]
+)
+def test_propensity_floor_sets_the_importance_weight_of_online_updates(floor, label):
+    sel, ex = _selector_and_example()
+    sel.settings["propensity_floor"] = floor
+    sel._vw = _RecordingVW(sel._vw)
+    sel.learn(Selection(1, sel.plans[1], 0.02, {}, ex), 1.0)  # a rarely drawn plan
+    (taught,) = sel._vw.taught
+    assert taught[2].startswith(label) and taught[0] == ex[0] and taught[1] == ex[1]
 
 
 def test_feature_text():
@@ -169,6 +204,56 @@ def test_recall_model_learns_predicts_and_round_trips(tmp_path):
         RecallModel(0)
     (tmp_path / "recall.vw").unlink()
     with pytest.raises(CorruptModelError, match=r"recall model .* is missing"):
+        RecallModel.load(tmp_path)
+
+
+def test_recall_model_expected_gain_blends_judgements_and_clicks(tmp_path):
+    model = RecallModel(3, prior_weight=10.0)
+    np.testing.assert_allclose(model.expected_gain(), 0.0)  # nothing known yet
+    model.set_plan_means([0.2, 0.6, 0.4], [10.0, 50.0, 10.0])
+    np.testing.assert_allclose(model.expected_gain(), [0.2, 0.6, 0.4])  # judgements alone
+    for _ in range(30):  # plan 1 is clicked at half its judged gain
+        model.observe_gain(1, 0.3)
+    scale = (30 * 0.3 + 10 * 0.4) / (30 * 0.6 + 10 * 0.4)  # all clicks against their judged gain
+    expected = np.array([0.2 * scale, (9.0 + 10 * 0.6 * scale) / 40, 0.4 * scale])
+    np.testing.assert_allclose(model.expected_gain(), expected)
+    assert model.expected_gain()[1] < 0.6 and model.expected_gain()[0] < 0.2
+    model.save(tmp_path)
+    loaded = RecallModel.load(tmp_path)
+    np.testing.assert_allclose(loaded.expected_gain(), model.expected_gain())
+    np.testing.assert_allclose(loaded.plan_candidates_, [10.0, 50.0, 10.0])
+    # without judgements: each plan's own mean, shrunk to the overall online mean
+    fresh = RecallModel(2, prior_weight=1.0)
+    fresh.observe_gain(0, 1.0)
+    np.testing.assert_allclose(fresh.expected_gain(), [1.0, 1.0])
+    fresh.observe_gain(1, 0.0)
+    np.testing.assert_allclose(fresh.expected_gain(), [0.75, 0.25])
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda m: m.set_plan_means([0.1, 0.2], [1, 2, 3]), r"gain must hold 3 finite values"),
+        (lambda m: m.set_plan_means([0.1, 0.2, 0.3], [1, -2, 3]), "candidates must hold 3"),
+        (lambda m: m.observe_gain(3, 0.5), r"index must lie in \[0, 3\), got 3"),
+        (lambda m: m.observe_gain(0, float("nan")), "gain must be a finite number >= 0, got nan"),
+        (lambda m: RecallModel(3, prior_weight=0.0), "prior_weight must be a finite number > 0"),
+    ],
+)
+def test_recall_model_plan_means_bad_input(call, match):
+    model = RecallModel(3)
+    with pytest.raises(InvalidInputError, match=match):
+        call(model)
+    assert model.online_count_.sum() == 0 and model.plan_gain_ is None
+
+
+def test_recall_model_corrupt_tallies_are_named(tmp_path):
+    model = RecallModel(2)
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / "recall.json").read_text())
+    meta["online_gain"] = [0.1]
+    (tmp_path / "recall.json").write_text(json.dumps(meta))
+    with pytest.raises(CorruptModelError, match="online_gain must hold 2 finite values"):
         RecallModel.load(tmp_path)
 
 
