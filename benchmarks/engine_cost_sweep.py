@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--rewards", default="0.002:5,0.0005:1.25")
     ap.add_argument("--floors", default="1", help="propensity floors to compare, e.g. 0,1")
     ap.add_argument("--updates", default="imputed", help="online updates to compare")
+    ap.add_argument("--click-weight", type=float, default=0.0, help="Engine(click_weight=)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategies", default="lexical,embedding")
@@ -92,6 +93,7 @@ def main() -> None:
             ranker=ranker,
             reward=reward,
             online_update=update,
+            click_weight=args.click_weight,
         )
         t1 = time.perf_counter()
         engine.train_selector(*judged)
@@ -102,6 +104,7 @@ def main() -> None:
             "recall_weight": weight,
             "propensity_floor": floor,
             "online_update": update,
+            "click_weight": args.click_weight,
             "train_selector_s": round(warm_s, 1),
             "warm_start": _heldout(world, policy, strategies, largest),
         }

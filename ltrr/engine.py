@@ -202,6 +202,12 @@ class Engine:
         never tried (a direct-method full-information update). ``"chosen"``: only
         the chosen plan learns (the plain bandit update, always used without plan
         means).
+    click_weight : float
+        In ``"imputed"`` updates, the weight in [0, 1] of the request's own click gain
+        in the chosen plan's reward, against its plan's expected gain (which the click
+        also updates). Default 0: one request's clicks are noise next to the small
+        reward differences between plans (std ~0.45 against a few hundredths), and
+        weighing them made the plans drift on SciFact (pool recall share 98% -> 93%).
     seed : int
         Seed of the selector.
     """
@@ -219,6 +225,7 @@ class Engine:
         reward: RewardConfig | None = None,
         max_pending: int = 100_000,
         online_update: str = "imputed",
+        click_weight: float = 0.0,
         seed: int = 0,
     ) -> None:
         if not strategies:
@@ -274,6 +281,11 @@ class Engine:
         self.users = UserHistory()
         self.max_pending = max_pending
         self.online_update = online_update
+        if isinstance(click_weight, bool) or not (
+            isinstance(click_weight, (int, float)) and 0.0 <= click_weight <= 1.0
+        ):
+            raise InvalidInputError(f"click_weight must lie in [0, 1], got {click_weight!r}")
+        self.click_weight = float(click_weight)
         self._order_rng = np.random.default_rng(seed)
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._lock = threading.Lock()
@@ -621,13 +633,14 @@ class Engine:
             log.warning("recall model failed; bandit update of the chosen plan only: %s", exc)
             self.selector.learn(selection, reward)
             return
-        rewards = (
-            model.expected_gain()
-            + cfg.recall_weight * recall
-            - cfg.cost_per_candidate * model.plan_candidates_
-        )
-        rewards[selection.index] = reward
         model.observe_gain(selection.index, gain)
+        expected = model.expected_gain()
+        rewards = (
+            expected + cfg.recall_weight * recall - cfg.cost_per_candidate * model.plan_candidates_
+        )
+        j = selection.index
+        w = self.click_weight
+        rewards[j] = reward + (1.0 - w) * (expected[j] - gain)  # the chosen plan's true cost
         with self._lock:
             order = self._order_rng.permutation(len(rewards)).tolist()
         self.selector.learn_all(selection.example, rewards, order=order)
@@ -1077,6 +1090,7 @@ class Engine:
                     },
                     "strategies": list(self.strategies),
                     "online_update": self.online_update,
+                    "click_weight": self.click_weight,
                 },
             )
             files = {
@@ -1162,6 +1176,7 @@ class Engine:
             event_log=event_log,
             reward=RewardConfig(**state["reward"]),
             online_update=str(state.get("online_update", "imputed")),
+            click_weight=float(state.get("click_weight", 0.0)),
         )
         engine.stats = PerformanceStats.from_dict(state["stats"])
         engine.users = UserHistory.from_dict(state["users"])

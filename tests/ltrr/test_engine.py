@@ -330,6 +330,7 @@ def test_train_selector_learns_every_plan_and_the_recall_model(engine, small_cat
 @pytest.mark.parametrize("update", ["imputed", "chosen"])
 def test_online_update_after_a_warm_start(engine, small_catalog, update, tmp_path):
     engine.online_update = update
+    engine.click_weight = 0.5
     engine.train_selector(QUERIES, QRELS)
     model = engine.recall_model
     n_plans = len(engine.selector.plans)
@@ -343,8 +344,49 @@ def test_online_update_after_a_warm_start(engine, small_catalog, update, tmp_pat
     assert model.online_count_.sum() == 1
     engine.save(tmp_path / "e")
     loaded = Engine.load(tmp_path / "e", small_catalog)
-    assert loaded.online_update == update
+    assert loaded.online_update == update and loaded.click_weight == 0.5
     np.testing.assert_allclose(loaded.recall_model.expected_gain(), model.expected_gain())
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_imputed_rewards_are_expected_gain_plus_recall_minus_cost(engine, weight):
+    engine.click_weight = weight
+    engine.reward_config = RewardConfig(cost_per_candidate=0.01, recall_weight=2.0)
+    engine.train_selector(QUERIES, QRELS)
+    model = engine.recall_model
+    taught = []
+    vw = engine.selector._vw
+
+    class Recording:
+        def predict(self, ex):
+            return vw.predict(ex)
+
+        def learn(self, ex):
+            taught.append(list(ex))
+            vw.learn(ex)
+
+    engine.selector._vw = Recording()
+    r = engine.search("apple", k=5)
+    example = engine._pending[r.request_id].selection.example
+    recall = model.predict(example)
+    out = engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])  # gain 1
+    expected = model.expected_gain()  # after the click was tallied
+    labels = {}
+    for ex in taught:
+        (j,) = [i for i, line in enumerate(ex[1:]) if line.startswith("0:")]
+        labels[j] = -float(ex[j + 1].split(" ", 1)[0].split(":")[1])
+    assert sorted(labels) == list(range(len(engine.selector.plans)))
+    chosen = [p.id for p in engine.selector.plans].index(r.plan)
+    for j, value in labels.items():
+        if j == chosen:
+            gain = weight * 1.0 + (1 - weight) * expected[j]
+            want = gain + 2.0 * recall[j] - 0.01 * r.candidates_drawn
+        else:
+            want = expected[j] + 2.0 * recall[j] - 0.01 * model.plan_candidates_[j]
+        assert value == pytest.approx(want, abs=1e-4), j
+    assert out.reward == pytest.approx(1.0 + 2.0 * recall[chosen] - 0.01 * r.candidates_drawn)
+    with pytest.raises(InvalidInputError, match=r"click_weight must lie in \[0, 1\], got 2"):
+        Engine(engine.catalog, engine.strategies, click_weight=2)
 
 
 def test_imputed_update_needs_judged_plan_means(engine):
