@@ -812,7 +812,6 @@ class Engine:
         if self.recall_model is None:
             self.recall_model = RecallModel(
                 len(self.selector.plans),
-                learning_rate=self.selector.settings["learning_rate"],
                 interactions=self.selector.settings["interactions"],
                 seed=self.selector.settings["seed"],
             )
@@ -825,6 +824,7 @@ class Engine:
                 self.selector.learn_all(
                     example, rewards, order=rng.permutation(len(rewards)).tolist()
                 )
+        self.recall_model.calibrate([ex for ex, *_ in data], [r for _, r, _, _ in data])
         self.recall_model.set_plan_means(mean_gain, np.mean([c for _, _, c, _ in data], axis=0))
         mean_recall = np.mean([r for _, r, _, _ in data], axis=0)
         out = {"queries": float(len(data)), "skipped": float(skipped)}

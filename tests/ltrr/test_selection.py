@@ -207,6 +207,24 @@ def test_recall_model_learns_predicts_and_round_trips(tmp_path):
         RecallModel.load(tmp_path)
 
 
+def test_recall_model_calibration_matches_mean_recall_per_plan(tmp_path):
+    _, ex = _selector_and_example()
+    other = [ex[0].replace("n_tokens:1", "n_tokens:3"), *ex[1:]]
+    model = RecallModel(3)
+    examples = [ex, other] * 5
+    recalls = [[1.0, 1.0, 0.0], [0.5, 1.0, 0.2]] * 5
+    model.learn(ex, [0.0, 0.0, 0.0])  # one pass far from the truth: biased per plan
+    before = np.mean([model.predict(e) for e in examples], axis=0)
+    model.calibrate(examples, recalls)
+    after = np.mean([model.predict(e) for e in examples], axis=0)
+    np.testing.assert_allclose(after, [0.75, 1.0, 0.1], atol=1e-3)  # clipped predictions too
+    assert not np.allclose(before, after, atol=0.05)
+    model.save(tmp_path)
+    np.testing.assert_allclose(RecallModel.load(tmp_path).predict(ex), model.predict(ex))
+    with pytest.raises(InvalidInputError, match=r"recalls must have shape \(2, 3\)"):
+        model.calibrate([ex, other], [[0.1, 0.2, 0.3]])
+
+
 def test_recall_model_expected_gain_blends_judgements_and_clicks(tmp_path):
     model = RecallModel(3, prior_weight=10.0)
     np.testing.assert_allclose(model.expected_gain(), 0.0)  # nothing known yet
