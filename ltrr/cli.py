@@ -56,13 +56,13 @@ def _reward_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cost-per-candidate",
         type=float,
-        help="engine reward lost per candidate drawn (default: RewardConfig's, 0.0005)",
+        help="engine reward lost per candidate drawn (default: RewardConfig's, 0.002)",
     )
     parser.add_argument(
         "--recall-weight",
         type=float,
         help="engine reward of a full pool recall, learned from judgements "
-        "(default: RewardConfig's, 1.25)",
+        "(default: RewardConfig's, 5)",
     )
 
 
