@@ -40,8 +40,8 @@ from ltrr.types import (
     StrategyResult,
     check_k,
     coerce_query,
-    feedback_interactions,
     request_time,
+    update_online_strategies,
 )
 
 __all__ = ["MANIFEST", "Engine", "FeedbackResult", "RewardConfig", "ScoredItem", "SearchResponse"]
@@ -522,23 +522,6 @@ class Engine:
         except Exception as exc:  # logging must never fail a search
             log.warning("could not log request %s: %s", request_id, exc)
 
-    def pending_request(self, request_id: str) -> tuple[Query, Context | None] | None:
-        """Return the query and context of a request still kept for feedback (else None).
-
-        Parameters
-        ----------
-        request_id : str
-            From :attr:`SearchResponse.request_id`.
-
-        Returns
-        -------
-        (Query, Context or None) or None
-            None when the id is unknown or older than the last ``max_pending`` requests.
-        """
-        with self._lock:
-            pending = self._pending.get(request_id)
-        return None if pending is None else (pending.query, pending.context)
-
     # --------------------------------------------------------------- feedback
     def feedback(self, request_id: str, events: Sequence[Engagement]) -> FeedbackResult:
         """Record engagements with a response and update the online learners.
@@ -600,13 +583,15 @@ class Engine:
                 )
             except Exception as exc:
                 log.warning("could not log feedback for %s: %s", request_id, exc)
-        reward = self.reward(pending, valid, shown)
+        gain = _click_gain(valid, shown)
+        recall = self._predicted_recall(pending.selection)
+        reward = self._reward(pending, gain, recall)
         if not first:
             log.warning(
                 "duplicate feedback for request %s: logged, learners not updated again", request_id
             )
             return FeedbackResult(request_id, reward, False, ignored)
-        self._learn_selector(pending, _click_gain(valid, shown), reward)
+        self._learn_selector(pending, gain, reward, recall)
         engaged = {e.item_id for e in valid if e.kind in POSITIVE_ENGAGEMENTS}
         self.stats.saw(pending.query)
         if engaged:
@@ -617,26 +602,37 @@ class Engine:
         self.users.observe(
             pending.context.user_id if pending.context else None, float(bool(engaged))
         )
-        self._update_online_strategies(pending, valid, shown)
+        update_online_strategies(
+            self.strategies.values(),
+            pending.query.text,
+            pending.context,
+            pending.ranking,
+            valid,
+            log_errors=True,
+        )
         return FeedbackResult(request_id, reward, True, ignored)
 
-    def _learn_selector(self, pending: _Pending, gain: float, reward: float) -> None:
-        """Update the selector with a request's reward (see ``online_update``)."""
+    def _learn_selector(
+        self, pending: _Pending, gain: float, reward: float, recall: np.ndarray | None
+    ) -> None:
+        """Update the selector with a request's reward (see ``online_update``).
+
+        ``recall`` is the recall model's prediction for the request (None without one,
+        or when it failed).
+        """
         model = self.recall_model
         selection = pending.selection
-        if model is None or model.plan_candidates_ is None or self.online_update == "chosen":
+        if model is not None:
+            model.observe_gain(selection.index, gain)
+        if (
+            model is None
+            or model.plan_candidates_ is None
+            or recall is None
+            or self.online_update == "chosen"
+        ):
             self.selector.learn(selection, reward)
-            if model is not None:
-                model.observe_gain(selection.index, gain)
             return
         cfg = self.reward_config
-        try:
-            recall = model.predict(selection.example)
-        except LtrrError as exc:
-            log.warning("recall model failed; bandit update of the chosen plan only: %s", exc)
-            self.selector.learn(selection, reward)
-            return
-        model.observe_gain(selection.index, gain)
         expected = model.expected_gain()
         rewards = (
             expected + cfg.recall_weight * recall - cfg.cost_per_candidate * model.plan_candidates_
@@ -648,38 +644,25 @@ class Engine:
             order = self._order_rng.permutation(len(rewards)).tolist()
         self.selector.learn_all(selection.example, rewards, order=order)
 
-    def _update_online_strategies(
-        self, pending: _Pending, valid: Sequence[Engagement], shown: dict[str, int]
-    ) -> None:
-        """Pass the response's impressions and engagements to strategies that learn online."""
-        online = [s for s in self.strategies.values() if s.learns_online]
-        if not online:
-            return
-        interactions = feedback_interactions(
-            pending.query.text, pending.context, pending.ranking, valid, default_time=time.time()
-        )
-        for strategy in online:
-            try:
-                strategy.update(interactions)
-            except LtrrError as exc:  # a strategy's bad day must not lose the feedback
-                log.warning("strategy %r could not learn from feedback: %s", strategy.name, exc)
+    def _predicted_recall(self, selection: Selection) -> np.ndarray | None:
+        """Return the recall model's prediction for a request (None without one, or on failure)."""
+        if self.recall_model is None:
+            return None
+        try:
+            return self.recall_model.predict(selection.example)
+        except LtrrError as exc:
+            log.warning("recall model failed; reward without the pool term: %s", exc)
+            return None
 
-    def reward(
-        self, pending: _Pending, events: Sequence[Engagement], shown: Mapping[str, int]
-    ) -> float:
+    def _reward(self, pending: _Pending, gain: float, recall: np.ndarray | None) -> float:
         """Return the online reward of a request (see :class:`RewardConfig`).
 
-        Gain of the best-placed positive engagement, plus the predicted pool recall
-        term when a recall model is set, minus the retrieval cost.
+        Click ``gain``, plus ``recall_weight`` times the predicted recall of the chosen
+        plan when there is a prediction, minus the retrieval cost.
         """
-        gain = _click_gain(events, shown)
         cfg = self.reward_config
-        if self.recall_model is not None:
-            try:
-                recall = self.recall_model.predict(pending.selection.example)
-                gain += cfg.recall_weight * float(recall[pending.selection.index])
-            except LtrrError as exc:
-                log.warning("recall model failed; reward without the pool term: %s", exc)
+        if recall is not None:
+            gain += cfg.recall_weight * float(recall[pending.selection.index])
         return (
             gain
             - cfg.cost_per_candidate * pending.candidates
@@ -794,7 +777,8 @@ class Engine:
         """
         if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
             raise InvalidInputError(f"passes must be an integer >= 1, got {passes!r}")
-        data = []
+        examples: list[list[str]] = []
+        judged = []
         skipped = 0
         for q in queries:
             if q.id is None or q.id not in qrels:
@@ -802,15 +786,16 @@ class Engine:
             if not any(g > 0 for g in qrels[q.id].values()):
                 skipped += 1
                 continue
-            recall, cands, gain = self.judged_plan_rewards(q, qrels[q.id])
-            data.append((self.request_example(q, None), recall, cands, gain))
-        if not data:
+            judged.append(self.judged_plan_rewards(q, qrels[q.id]))
+            examples.append(self.request_example(q, None))
+        if not examples:
             raise InvalidInputError("no judged query has a relevant item: nothing to learn from")
         # A plan's gain enters with its mean over the judged queries: its per-query
         # variation is noise the request features do not predict, and learning it made
         # the plans cheaper and less accurate (SciFact held-out pool recall 0.913 at 63
         # candidates against 0.945 at 96). The mean keeps the reward on the online scale.
-        mean_gain = np.mean([g for *_, g in data], axis=0)
+        recalls, cands_drawn, gains = (np.array(column) for column in zip(*judged))
+        mean_gain = gains.mean(axis=0)
         cfg = self.reward_config
         if self.recall_model is None:
             self.recall_model = RecallModel(
@@ -820,17 +805,20 @@ class Engine:
             )
         rng = np.random.default_rng(seed)
         for _ in range(passes):
-            for i in rng.permutation(len(data)):
-                example, recall, cands, _ = data[i]
-                rewards = mean_gain + cfg.recall_weight * recall - cfg.cost_per_candidate * cands
-                self.recall_model.learn(example, recall)
-                self.selector.learn_all(
-                    example, rewards, order=rng.permutation(len(rewards)).tolist()
+            for i in rng.permutation(len(examples)):
+                rewards = (
+                    mean_gain
+                    + cfg.recall_weight * recalls[i]
+                    - cfg.cost_per_candidate * cands_drawn[i]
                 )
-        self.recall_model.calibrate([ex for ex, *_ in data], [r for _, r, _, _ in data])
-        self.recall_model.set_plan_means(mean_gain, np.mean([c for _, _, c, _ in data], axis=0))
-        mean_recall = np.mean([r for _, r, _, _ in data], axis=0)
-        out = {"queries": float(len(data)), "skipped": float(skipped)}
+                self.recall_model.learn(examples[i], recalls[i])
+                self.selector.learn_all(
+                    examples[i], rewards, order=rng.permutation(len(rewards)).tolist()
+                )
+        self.recall_model.calibrate(examples, recalls)
+        self.recall_model.set_plan_means(mean_gain, cands_drawn.mean(axis=0))
+        mean_recall = recalls.mean(axis=0)
+        out = {"queries": float(len(examples)), "skipped": float(skipped)}
         for p, r, g in zip(self.selector.plans, mean_recall, mean_gain):
             out[f"recall:{p.id}"] = float(r)
             out[f"gain:{p.id}"] = float(g)

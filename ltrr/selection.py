@@ -196,19 +196,11 @@ class PlanSelector:
 
     def vw_args(self) -> str:
         """Return the VW command line this selector uses."""
-        s = self.settings
-        explore = EXPLORATIONS[self.exploration].format(**s)
-        inter = " ".join(f"-q {i}" for i in s["interactions"])
-        return (
-            f"--cb_explore_adf {explore} {inter} -l {s['learning_rate']} --random_seed {s['seed']} "
-            "--quiet --noconstant"
-        )
+        explore = EXPLORATIONS[self.exploration].format(**self.settings)
+        return f"--cb_explore_adf {explore} {_common_args(self.settings)}"
 
     def _workspace(self, model_file: Path | None) -> Any:
-        import vowpalwabbit
-
-        args = self.vw_args() + (f" -i {model_file}" if model_file is not None else "")
-        return vowpalwabbit.Workspace(args)
+        return _open_workspace(self.vw_args(), model_file)
 
     def example(
         self, shared: Mapping[str, Features], history: Mapping[str, tuple[float, float]] | None
@@ -317,11 +309,10 @@ class PlanSelector:
 
     def save(self, folder: str | Path) -> None:
         """Write ``selector.json`` and ``selector.vw`` into ``folder`` (which must exist)."""
-        path = Path(folder)
-        with self._lock:
-            self._vw.save(str(path / "selector.vw"))
-        atomic_write_json(
-            path / "selector.json",
+        _save(
+            self,
+            Path(folder),
+            "selector",
             {
                 "class": type(self).__name__,
                 "plans": [p.id for p in self.plans],
@@ -337,9 +328,7 @@ class PlanSelector:
         """Read a selector written by :meth:`save`."""
         path = Path(folder)
         meta = read_json(path / "selector.json", what="plan selector description")
-        model = path / "selector.vw"
-        if not model.is_file():
-            raise CorruptModelError(f"plan selector model {str(model)!r} is missing")
+        model = _model_file(path / "selector.vw", "plan selector")
         try:
             s = dict(meta["settings"])
             obj = cls(
@@ -352,12 +341,7 @@ class PlanSelector:
             raise CorruptModelError(
                 f"{str(path / 'selector.json')!r} is malformed: {exc}"
             ) from None
-        try:
-            obj._vw = obj._workspace(model)
-        except Exception as exc:
-            raise CorruptModelError(
-                f"plan selector model {str(model)!r} is unreadable: {exc}"
-            ) from None
+        obj._vw = _load_workspace(obj, model, "plan selector")
         obj.n_learned_ = int(meta.get("n_learned", 0))
         return obj
 
@@ -376,6 +360,59 @@ def _learn_each(vw: Any, example: list[str], values: np.ndarray, order: Iterable
         lines = list(example)
         lines[j + 1] = f"0:{-values[j]:.6g}:1 " + lines[j + 1]
         vw.learn(lines)
+
+
+def _common_args(settings: Mapping[str, Any]) -> str:
+    """VW arguments both models share: interactions, learning rate, seed."""
+    inter = " ".join(f"-q {i}" for i in settings["interactions"])
+    return f"{inter} -l {settings['learning_rate']} --random_seed {settings['seed']} --quiet --noconstant"
+
+
+def _open_workspace(args: str, model_file: Path | None) -> Any:
+    import vowpalwabbit
+
+    return vowpalwabbit.Workspace(args + (f" -i {model_file}" if model_file is not None else ""))
+
+
+def _save(model: Any, folder: Path, stem: str, meta: dict[str, Any]) -> None:
+    """Write ``<stem>.vw`` (under the model's lock) and ``<stem>.json`` into ``folder``."""
+    with model._lock:
+        model._vw.save(str(folder / f"{stem}.vw"))
+    atomic_write_json(folder / f"{stem}.json", meta)
+
+
+def _model_file(path: Path, what: str) -> Path:
+    """Return ``path``, or raise CorruptModelError naming ``what`` when it is missing."""
+    if not path.is_file():
+        raise CorruptModelError(f"{what} model {str(path)!r} is missing")
+    return path
+
+
+def _load_workspace(model: Any, path: Path, what: str) -> Any:
+    """Open the VW file of ``model`` (a selector or recall model), naming ``what`` on failure."""
+    try:
+        return model._workspace(path)
+    except Exception as exc:
+        raise CorruptModelError(f"{what} model {str(path)!r} is unreadable: {exc}") from None
+
+
+def _per_plan(
+    name: str, values: object, n_plans: int, *, low: float | None = 0.0, high: float | None = None
+) -> np.ndarray:
+    """Return ``values`` as one float per plan, or raise InvalidInputError naming ``name``."""
+    a = np.asarray(values, dtype=np.float64)
+    ok = a.shape == (n_plans,) and bool(np.all(np.isfinite(a)))
+    if ok and low is not None:
+        ok = bool(np.all(a >= low))
+    if ok and high is not None:
+        ok = bool(np.all(a <= high))
+    if not ok:
+        if high is not None:
+            expected = f"values in [{low:g}, {high:g}]"
+        else:
+            expected = "finite values" + ("" if low is None else f" >= {low:g}")
+        raise InvalidInputError(f"{name} must hold {n_plans} {expected}, got {a.tolist()}")
+    return a
 
 
 class RecallModel:
@@ -455,16 +492,10 @@ class RecallModel:
         gain, candidates : sequence of float
             One finite value >= 0 per plan.
         """
-        arrays = []
-        for name, values in (("gain", gain), ("candidates", candidates)):
-            a = np.asarray(values, dtype=np.float64)
-            if a.shape != (self.n_plans,) or not np.all(np.isfinite(a) & (a >= 0)):
-                raise InvalidInputError(
-                    f"{name} must hold {self.n_plans} finite values >= 0, got {a.tolist()}"
-                )
-            arrays.append(a)
+        g = _per_plan("gain", gain, self.n_plans)
+        c = _per_plan("candidates", candidates, self.n_plans)
         with self._lock:
-            self.plan_gain_, self.plan_candidates_ = arrays
+            self.plan_gain_, self.plan_candidates_ = g, c
 
     def observe_gain(self, index: int, gain: float) -> None:
         """Tally the click gain of a request that chose plan ``index``.
@@ -512,15 +543,7 @@ class RecallModel:
         return (total + m * prior) / (n + m)
 
     def _workspace(self, model_file: Path | None) -> Any:
-        import vowpalwabbit
-
-        s = self.settings
-        inter = " ".join(f"-q {i}" for i in s["interactions"])
-        args = (
-            f"--cb_adf {inter} -l {s['learning_rate']} --random_seed {s['seed']} "
-            "--quiet --noconstant"
-        )
-        return vowpalwabbit.Workspace(args + (f" -i {model_file}" if model_file else ""))
+        return _open_workspace(f"--cb_adf {_common_args(self.settings)}", model_file)
 
     def learn(self, example: list[str], recalls: Sequence[float]) -> None:
         """Learn every plan's pool recall for one judged request.
@@ -533,11 +556,7 @@ class RecallModel:
             One recall in [0, 1] per plan.
         """
         _check_example(example, self.n_plans)
-        r = np.asarray(recalls, dtype=np.float64)
-        if r.shape != (self.n_plans,) or not np.all((r >= 0) & (r <= 1)):
-            raise InvalidInputError(
-                f"recalls must hold {self.n_plans} values in [0, 1], got {r.tolist()}"
-            )
+        r = _per_plan("recalls", recalls, self.n_plans, high=1.0)
         with self._lock:
             _learn_each(self._vw, example, r, range(self.n_plans))
             self.n_learned_ += 1
@@ -569,7 +588,7 @@ class RecallModel:
     def calibrate(
         self,
         examples: Sequence[list[str]],
-        recalls: Sequence[Sequence[float]] | Sequence[np.ndarray],
+        recalls: Sequence[Sequence[float]] | np.ndarray,
     ) -> None:
         """Set each plan's offset so that the mean prediction over ``examples`` is the mean recall.
 
@@ -599,11 +618,10 @@ class RecallModel:
 
     def save(self, folder: str | Path) -> None:
         """Write ``recall.json`` and ``recall.vw`` into ``folder`` (which must exist)."""
-        path = Path(folder)
-        with self._lock:
-            self._vw.save(str(path / "recall.vw"))
-        atomic_write_json(
-            path / "recall.json",
+        _save(
+            self,
+            Path(folder),
+            "recall",
             {
                 "class": type(self).__name__,
                 "n_plans": self.n_plans,
@@ -624,26 +642,17 @@ class RecallModel:
         """Read a recall model written by :meth:`save`."""
         path = Path(folder)
         meta = read_json(path / "recall.json", what="recall model description")
-        model = path / "recall.vw"
-        if not model.is_file():
-            raise CorruptModelError(f"recall model {str(model)!r} is missing")
+        model = _model_file(path / "recall.vw", "recall")
         try:
             obj = cls(int(meta["n_plans"]), **dict(meta["settings"]))
             if meta.get("plan_gain") is not None:
                 obj.set_plan_means(meta["plan_gain"], meta["plan_candidates"])
             for name in ("online_count", "online_gain", "offset"):
-                values = np.asarray(meta.get(name, np.zeros(obj.n_plans)), dtype=np.float64)
-                low = -np.inf if name == "offset" else 0.0
-                if values.shape != (obj.n_plans,) or not np.all(
-                    np.isfinite(values) & (values >= low)
-                ):
-                    raise ValueError(f"{name} must hold {obj.n_plans} finite values >= {low:g}")
-                setattr(obj, f"{name}_", values)
+                low = None if name == "offset" else 0.0
+                values = meta.get(name, np.zeros(obj.n_plans))
+                setattr(obj, f"{name}_", _per_plan(name, values, obj.n_plans, low=low))
         except (KeyError, TypeError, ValueError, InvalidInputError) as exc:
             raise CorruptModelError(f"{str(path / 'recall.json')!r} is malformed: {exc}") from None
-        try:
-            obj._vw = obj._workspace(model)
-        except Exception as exc:
-            raise CorruptModelError(f"recall model {str(model)!r} is unreadable: {exc}") from None
+        obj._vw = _load_workspace(obj, model, "recall")
         obj.n_learned_ = int(meta.get("n_learned", 0))
         return obj

@@ -6,17 +6,25 @@ where it enters rather than deep inside a strategy.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.errors import DuplicateIdError, EmptyQueryError, InvalidInputError, UnknownNameError
+from ltrr.errors import (
+    DuplicateIdError,
+    EmptyQueryError,
+    InvalidInputError,
+    LtrrError,
+    UnknownNameError,
+)
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -36,7 +44,10 @@ __all__ = [
     "coerce_query",
     "feedback_interactions",
     "request_time",
+    "update_online_strategies",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Longest query text accepted, in characters. Longer input is almost always a bug
 #: (a pasted document, a runaway concatenation) and would make latency unbounded.
@@ -673,3 +684,48 @@ def feedback_interactions(
         if e.item_id in position
     ]
     return out
+
+
+def update_online_strategies(
+    strategies: Iterable[Any],
+    query: str,
+    context: Context | None,
+    shown: Sequence[str],
+    events: Iterable[Engagement],
+    *,
+    log_errors: bool = False,
+) -> None:
+    """Pass one response's impressions and engagements to the strategies that learn online.
+
+    The shown items become impressions and the engagements follow
+    (:func:`ltrr.types.feedback_interactions`); strategies that do not learn online
+    are left alone.
+
+    Parameters
+    ----------
+    strategies : iterable of Strategy
+        The strategies that served the response (objects with ``learns_online``,
+        ``update(interactions)`` and ``name``).
+    query : str
+        The query text.
+    context : Context, optional
+        The request context.
+    shown : sequence of str
+        The item ids shown, in order.
+    events : iterable of Engagement
+        What the user did.
+    log_errors : bool
+        Log a strategy's :class:`~ltrr.errors.LtrrError` as a warning and go on with
+        the others (an engine must not lose feedback), instead of raising it.
+    """
+    online = [s for s in strategies if s.learns_online]
+    if not online:
+        return
+    interactions = feedback_interactions(query, context, shown, events, default_time=time.time())
+    for strategy in online:
+        try:
+            strategy.update(interactions)
+        except LtrrError as exc:
+            if not log_errors:
+                raise
+            log.warning("strategy %r could not learn from feedback: %s", strategy.name, exc)

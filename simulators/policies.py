@@ -21,7 +21,7 @@ from ltrr.engine import Engine, RewardConfig
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.plans import Plan, plan_grid
-from ltrr.types import Catalog, Context, Query, feedback_interactions
+from ltrr.types import Catalog, Context, Query, update_online_strategies
 from simulators.worlds.base import Engagement
 from strategies.base import Strategy
 from strategies.registry import fit_strategy, make_strategy
@@ -265,18 +265,14 @@ class PlanPolicy(Policy):
         (see :func:`ltrr.types.feedback_interactions`), so a fixed plan over the memory
         index is compared with the engine on equal terms.
         """
-        online = [s for s in self.strategies.values() if s.learns_online]
-        if not online or decision.query is None:
-            return
-        interactions = feedback_interactions(
-            decision.query.text,
-            decision.context,
-            decision.ranking,
-            engagements,
-            default_time=time.time(),
-        )
-        for strategy in online:
-            strategy.update(interactions)
+        if decision.query is not None:
+            update_online_strategies(
+                self.strategies.values(),
+                decision.query.text,
+                decision.context,
+                decision.ranking,
+                engagements,
+            )
 
 
 class EnginePolicy(Policy):
@@ -340,21 +336,21 @@ class EnginePolicy(Policy):
             r.candidates_drawn,
             r.timings_ms,
             r.request_id,
+            query=query,
+            context=context,
         )
 
     def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
         """Send the engagements to the engine (it computes its own reward); retrain when due."""
         if decision.request_id is None:
             return
-        asked = self.engine.pending_request(decision.request_id) if self.retrain_every else None
         self.engine.feedback(decision.request_id, engagements)
-        if asked is None:
+        if not self.retrain_every or decision.query is None:
             return
-        query, context = asked
         request: dict[str, object] = {
             "request_id": decision.request_id,
-            "query": query.text,
-            "context": context.to_dict() if context is not None else {},
+            "query": decision.query.text,
+            "context": decision.context.to_dict() if decision.context is not None else {},
             "action": decision.action,
             "pool": [
                 {"item_id": p.item_id, "ranks": dict(p.ranks), "scores": dict(p.scores)}
