@@ -111,6 +111,7 @@ from ltrr.types import (
     Interaction,
     Item,
     Query,
+    request_time,
 )
 from strategies.base import IndexArray, ScoreArray, Strategy, coerce_query
 from strategies.registry import register_strategy
@@ -1092,16 +1093,15 @@ class MemoryStrategy(Strategy):
     def _record(
         self, stats: _KeyStats, pos: int, impression: bool, weight: float, t: float
     ) -> None:
-        lam = self._lam
         if t >= stats.t:
-            if lam and t > stats.t:
-                f = math.exp(-lam * (t - stats.t))
+            if self._lam and t > stats.t:
+                f = self._decay(t - stats.t)
                 stats.mass *= f
                 stats.shown *= f
             stats.t = t
             g = 1.0
         else:
-            g = math.exp(-lam * (stats.t - t)) if lam else 1.0
+            g = self._decay(stats.t - t)
         if impression:
             stats.shown += g
         else:
@@ -1111,8 +1111,8 @@ class MemoryStrategy(Strategy):
             rec = stats.items[pos] = [0.0, 0.0, 0.0, 0.0, t]
             h = 1.0
         elif t >= rec[_T]:
-            if lam and t > rec[_T]:
-                f = math.exp(-lam * (t - rec[_T]))
+            if self._lam and t > rec[_T]:
+                f = self._decay(t - rec[_T])
                 rec[_POS] *= f
                 rec[_NEG] *= f
                 rec[_SHOWN] *= f
@@ -1120,7 +1120,7 @@ class MemoryStrategy(Strategy):
             rec[_T] = t
             h = 1.0
         else:
-            h = math.exp(-lam * (rec[_T] - t)) if lam else 1.0
+            h = self._decay(rec[_T] - t)
         if impression:
             rec[_SHOWN] += h
         else:
@@ -1146,9 +1146,15 @@ class MemoryStrategy(Strategy):
 
     # --------------------------------------------------------------- retrieve
     def _now(self, context: Context | None) -> float:
-        if context is not None and context.timestamp is not None:
-            return float(context.timestamp)
-        return self.clock_
+        return float(request_time(context, self.clock_))
+
+    def _decay(self, dt: float) -> float:
+        """Return the decay factor over ``dt`` seconds (1 for ``dt <= 0`` or no half-life)."""
+        return math.exp(-self._lam * dt) if self._lam and dt > 0 else 1.0
+
+    def _mass_at(self, stats: _KeyStats, now: float) -> float:
+        """Return a key's engagement mass decayed to ``now``."""
+        return stats.mass * self._decay(now - stats.t)
 
     def _layer_scores(
         self, stats: _KeyStats | None, now: float, prior: Mapping[int, float] | None = None
@@ -1164,7 +1170,7 @@ class MemoryStrategy(Strategy):
         rate_mode = False
         out: dict[int, float] = {}
         if stats is not None:
-            mass = stats.mass * (math.exp(-lam * max(now - stats.t, 0.0)) if lam else 1.0)
+            mass = self._mass_at(stats, now)
             rate_mode = stats.shown > 0
             for pos, rec in stats.items.items():
                 f = math.exp(-lam * max(now - rec[_T], 0.0)) if lam else 1.0
@@ -1212,7 +1218,7 @@ class MemoryStrategy(Strategy):
     def _personal_shares(self, stats: _KeyStats, now: float) -> tuple[dict[int, float], float]:
         """Return the user's raw share of net engagement per item of a key, and its mass."""
         lam = self._lam
-        mass = stats.mass * (math.exp(-lam * max(now - stats.t, 0.0)) if lam else 1.0)
+        mass = self._mass_at(stats, now)
         if mass <= 0:
             return {}, 0.0
         out: dict[int, float] = {}
@@ -1322,7 +1328,9 @@ class MemoryStrategy(Strategy):
     ) -> ScoreArray:
         """Return the memory score of given items for a query (0 for items not held).
 
-        Used for feature completion by the engine's ranker.
+        The engine's ranker does not complete this strategy's scores (it learns
+        online, so its current scores would leak logged engagements into features);
+        they serve analysis and custom rankers.
 
         Parameters
         ----------
@@ -1366,7 +1374,7 @@ class MemoryStrategy(Strategy):
             stats = self._global.get(key)
             mass = 0.0
             if stats is not None:
-                mass = self._layer_scores(stats, self.clock_)[1]
+                mass = self._mass_at(stats, self.clock_)
             return {
                 "seen": float(stats is not None and bool(stats.items)),
                 "mass": math.log1p(mass) / 10.0,
