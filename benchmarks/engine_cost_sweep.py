@@ -72,7 +72,7 @@ def main() -> None:
     ranker_s = time.perf_counter() - t0
     types = {n: s.source_type for n, s in strategies.items()}
     widest = Plan.of(dict.fromkeys(names, 100))
-    fixed = Engine(world.catalog, strategies, selector=PlanSelector([widest], types), ranker=ranker)
+    fixed = Engine(world.catalog, strategies, plans=[widest], ranker=ranker)
     largest = evaluate_policy(world, EnginePolicy(fixed, name=widest.id))
     runs = []
     specs = [

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ltrr.types import EngagementKind, Interaction
+from simulators.policies import MEMORY_PREFIX_CHARS
 from simulators.worlds import MusicWorld, SimRequest, make_world
 from strategies import LexicalStrategy, MemoryStrategy
 from strategies.base import Strategy
@@ -73,8 +74,8 @@ def sample_from(
 #: Variants run by default: name -> (MemoryStrategy parameters, learn without user ids).
 VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "default": ({}, False),
-    "autocomplete": ({"query_predictor": {"prefix_chars": 6}}, False),
-    "autocomplete_anonymous": ({"query_predictor": {"prefix_chars": 6}}, True),
+    "autocomplete": ({"query_predictor": {"prefix_chars": MEMORY_PREFIX_CHARS}}, False),
+    "autocomplete_anonymous": ({"query_predictor": {"prefix_chars": MEMORY_PREFIX_CHARS}}, True),
 }
 
 

@@ -11,7 +11,6 @@ from ltrr.data import judged_pairs
 from ltrr.engine import Engine, RewardConfig
 from ltrr.errors import InvalidInputError
 from ltrr.plans import Plan
-from ltrr.selection import PlanSelector
 
 __all__ = ["clear_query_caches", "run_demo"]
 
@@ -119,12 +118,7 @@ def run_demo(
     policies: dict[str, EnginePolicy] = {"engine": EnginePolicy(engine)}
     for plan_id in baselines:
         plan = Plan.parse(plan_id)
-        fixed = Engine(
-            world.catalog,
-            fitted,
-            selector=PlanSelector([plan], {n: s.source_type for n, s in fitted.items()}),
-            ranker=engine.ranker,
-        )
+        fixed = Engine(world.catalog, fitted, plans=[plan], ranker=engine.ranker)
         policies[plan_id] = EnginePolicy(fixed, name=plan_id)
     out: dict[str, Any] = {
         "world": "scifact",
