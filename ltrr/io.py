@@ -13,7 +13,7 @@ from typing import Any
 
 from ltrr.errors import CorruptModelError
 
-__all__ = ["atomic_dir", "atomic_write_bytes", "atomic_write_json", "read_json"]
+__all__ = ["atomic_dir", "atomic_write_bytes", "atomic_write_json", "read_header", "read_json"]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -88,6 +88,50 @@ def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CorruptModelError(f"{what} {str(p)!r} is not valid JSON: {exc}") from None
+
+
+def read_header(
+    path: str | os.PathLike[str], *, fmt: str, version: int, cls_name: str, what: str
+) -> dict[str, Any]:
+    """Read a saved model's JSON header and check its format, version and class.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The header file (e.g. ``params.json``).
+    fmt : str
+        Expected ``"format"``.
+    version : int
+        The ``"format_version"`` this code reads.
+    cls_name : str
+        Expected ``"class"``.
+    what : str
+        What the file describes, for error messages.
+
+    Returns
+    -------
+    dict
+        The parsed header.
+
+    Raises
+    ------
+    CorruptModelError
+        If the file is missing, unreadable, not an object, of another format or
+        class, or of another format version.
+    """
+    meta = read_json(path, what=what)
+    got = (meta.get("format"), meta.get("class")) if isinstance(meta, dict) else meta
+    if got != (fmt, cls_name):
+        raise CorruptModelError(
+            f"{str(path)!r} does not describe a {cls_name} "
+            f"(format, class = {got!r}; expected {(fmt, cls_name)!r})"
+        )
+    if meta.get("format_version") != version:
+        raise CorruptModelError(
+            f"{str(path)!r} has format_version {meta.get('format_version')!r}; "
+            f"this ltrr reads version {version}"
+        )
+    return dict(meta)
 
 
 @contextmanager

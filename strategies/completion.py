@@ -77,7 +77,7 @@ from ltrr.errors import (
     NotFittedError,
     UnknownNameError,
 )
-from ltrr.io import atomic_dir, atomic_write_json, read_json
+from ltrr.io import atomic_dir, atomic_write_json, read_header, read_json
 from ltrr.types import MAX_QUERY_CHARS, check_k
 from strategies.xlinear import (
     ClusterChain,
@@ -1033,17 +1033,13 @@ class QueryCompleter:
             If a file is missing, malformed or inconsistent with the others.
         """
         path = Path(folder)
-        meta = read_json(path / "params.json", what="query completer parameters")
-        if (
-            not isinstance(meta, dict)
-            or meta.get("format") != FORMAT
-            or meta.get("class") != cls.__name__
-        ):
-            got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("class"))
-            raise CorruptModelError(
-                f"{str(path / 'params.json')!r} does not describe a {cls.__name__} "
-                f"(format, class = {got!r}; expected {(FORMAT, cls.__name__)!r})"
-            )
+        meta = read_header(
+            path / "params.json",
+            fmt=FORMAT,
+            version=FORMAT_VERSION,
+            cls_name=cls.__name__,
+            what="query completer parameters",
+        )
         stored = read_json(path / "labels.json", what="query completer labels")
         try:
             obj = cls(**meta["params"])

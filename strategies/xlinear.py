@@ -39,7 +39,7 @@ from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_dir, atomic_write_json, read_json
+from ltrr.io import atomic_dir, atomic_write_json, read_header
 
 __all__ = [
     "POST_PROCESSORS",
@@ -778,12 +778,13 @@ class XRLinearModel:
             If a file is missing or malformed.
         """
         path = Path(folder)
-        meta = read_json(path / "params.json", what="XR-Linear parameters")
-        if meta.get("format") != FORMAT or meta.get("class") != cls.__name__:
-            raise CorruptModelError(
-                f"{str(path / 'params.json')!r} does not describe an {cls.__name__} "
-                f"(format {meta.get('format')!r}, class {meta.get('class')!r})"
-            )
+        meta = read_header(
+            path / "params.json",
+            fmt=FORMAT,
+            version=FORMAT_VERSION,
+            cls_name=cls.__name__,
+            what="XR-Linear parameters",
+        )
         try:
             model = cls(**meta["params"])
             depth = int(meta["depth"])

@@ -249,6 +249,12 @@ def test_save_load_round_trip(tmp_path: Path, completer: QueryCompleter):
         assert loaded.predict(prefix, previous) == completer.predict(prefix, previous)
 
 
+def _set_json(path: Path, **values: object) -> None:
+    meta = json.loads(path.read_text())
+    meta.update(values)
+    path.write_text(json.dumps(meta))
+
+
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
@@ -262,6 +268,9 @@ def test_save_load_round_trip(tmp_path: Path, completer: QueryCompleter):
             lambda f: (f / "labels.json").write_text(json.dumps({"labels": ["a"], "counts": [1]})),
             "holds 1 labels and 1 counts; params.json expects",
         ),
+        (lambda f: _set_json(f / "params.json", format_version=99), "has format_version 99"),
+        (lambda f: (f / "model" / "params.json").write_text("[1, 2]"), "does not describe an?"),
+        (lambda f: _set_json(f / "model" / "params.json", format_version=0), "format_version 0"),
         (lambda f: (f / "idf.npz").write_bytes(b"garbage"), "featurizer .* is unreadable"),
         (lambda f: shutil.rmtree(f / "model"), "XR-Linear parameters .* is missing"),
         (lambda f: (f / "model" / "W0.npz").unlink(), "saved XR-Linear model .* is unreadable"),
