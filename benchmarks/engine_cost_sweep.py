@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from ltrr.data import judged_pairs
 from ltrr.demo import clear_query_caches
 from ltrr.engine import Engine, RewardConfig
 from ltrr.plans import Plan
@@ -66,7 +67,8 @@ def main() -> None:
     judged = world.judgements()
     if judged is None:
         raise SystemExit("the SciFact world has no judgements")
-    strategies = default_strategies(world.catalog, names)
+    # the XR-tree learns from the train judgements, as in `ltrr simulate` and the demo
+    strategies = default_strategies(world.catalog, names, pairs=judged_pairs(*judged))
     t0 = time.perf_counter()
     ranker = Engine(world.catalog, strategies, seed=args.seed).train_ranker(*judged)
     ranker_s = time.perf_counter() - t0

@@ -159,6 +159,10 @@ class FeedbackResult:
     ignored: tuple[str, ...] = ()
 
 
+#: Strategies by name and the featurizer that completes their similarities.
+_View = tuple[Mapping[str, Any], PoolFeaturizer]
+
+
 @dataclass
 class _Pending:
     query: Query
@@ -700,7 +704,13 @@ class Engine:
         InvalidInputError
             If no judged item is relevant (recall is undefined).
         """
-        k = check_k(k)
+        return self._judged_plan_rewards(query, relevance, check_k(k), self._own_view())
+
+    def _judged_plan_rewards(
+        self, query: Query, relevance: Mapping[str, int], k: int, view: _View
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`judged_plan_rewards` with the strategies and featurizer of ``view``."""
+        strategies, featurizer = view
         relevant = {i for i, g in relevance.items() if g > 0}
         if not relevant:
             raise InvalidInputError(
@@ -709,7 +719,7 @@ class Engine:
         found: dict[str, StrategyResult] = {}
         for name, b in self._deepest.items():
             try:
-                found[name] = self.strategies[name].retrieve(query, None, k=b)
+                found[name] = strategies[name].retrieve(query, None, k=b)
             except Exception as exc:  # as in search: a failing strategy finds nothing
                 log.warning("strategy %r failed on query %r: %s", name, query.text[:80], exc)
         n = len(self._plan_budgets)
@@ -719,7 +729,7 @@ class Engine:
             pool = merge_pool(results)
             cands[j] = sum(len(r) for r in results)
             recall[j] = len({p.item_id for p in pool} & relevant) / len(relevant)
-            top = self._rank(query, None, pool, budgets, k)
+            top = self._rank(query, None, pool, budgets, k, featurizer)
             hits = [pos for pos, (item, _) in enumerate(top, start=1) if item in relevant]
             gain[j] = _position_gain(hits[0]) if hits else 0.0
         return recall, cands, gain
@@ -731,14 +741,60 @@ class Engine:
         pool: Sequence[PooledItem],
         budgets: Mapping[str, int],
         k: int,
+        featurizer: PoolFeaturizer | None = None,
     ) -> list[tuple[str, float]]:
         """Rank a pool as :meth:`search` does: the ranker when there is one, else RRF."""
         if not pool:
             return []
         if self.ranker is None:
             return reciprocal_rank_fusion(pool)[:k]
-        X = self.featurizer.featurize(query, context, pool, dict(budgets))
+        X = (featurizer or self.featurizer).featurize(query, context, pool, dict(budgets))
         return _best(pool, self.ranker.predict(X, key=query_key(query)), k)
+
+    def _own_view(self) -> _View:
+        return self.strategies, self.featurizer
+
+    def _held_out_views(
+        self, queries: Sequence[Query], strategy_folds: int, seed: int
+    ) -> list[_View]:
+        """Return, per query, strategies and a featurizer that never learned from its text.
+
+        Strategies that learn from query pairs (:attr:`Strategy.learns_from_pairs`,
+        the XR-tree) are retrained ``strategy_folds`` times, each time without one
+        fold of the distinct query texts (:meth:`Strategy.without_queries`); a
+        query gets the copies that left its fold out. Without such strategies, or
+        with ``strategy_folds=1``, every query gets the engine's own.
+        """
+        if (
+            isinstance(strategy_folds, bool)
+            or not isinstance(strategy_folds, int)
+            or strategy_folds < 1
+        ):
+            raise InvalidInputError(
+                f"strategy_folds must be an integer >= 1, got {strategy_folds!r}"
+            )
+        own = self._own_view()
+        learners = [n for n, st in self.strategies.items() if st.learns_from_pairs]
+        texts = sorted({q.text for q in queries})
+        folds = min(strategy_folds, len(texts))
+        if folds < 2 or not learners:
+            return [own] * len(queries)
+        order = np.random.default_rng(seed).permutation(len(texts))
+        fold_of = {texts[int(i)]: n % folds for n, i in enumerate(order)}
+        views: list[_View] = []
+        t0 = time.perf_counter()
+        for f in range(folds):
+            held = [t for t in texts if fold_of[t] == f]
+            swapped = {n: self.strategies[n].without_queries(held) for n in learners}
+            views.append(({**self.strategies, **swapped}, self.featurizer.with_strategies(swapped)))
+        log.info(
+            "cross-fitted %s over %d folds of %d query texts in %.1f s",
+            learners,
+            folds,
+            len(texts),
+            time.perf_counter() - t0,
+        )
+        return [views[fold_of[q.text]] for q in queries]
 
     def train_selector(
         self,
@@ -747,6 +803,7 @@ class Engine:
         *,
         passes: int = 1,
         seed: int = 0,
+        strategy_folds: int = 5,
     ) -> dict[str, float]:
         """Warm-start the plan selector from relevance judgements, with full information.
 
@@ -758,6 +815,12 @@ class Engine:
         prediction keeps the pool term in the online reward. Queries without a
         relevant item are skipped.
 
+        Strategies that learn from query pairs (the XR-tree) are cross-fitted: a
+        judged query's pools come from a copy trained without its fold's queries,
+        as a new query's would (a tree trained on a claim finds its documents at
+        the smallest budget, and the selector learned to draw 10 XR-tree
+        candidates for every claim).
+
         Parameters
         ----------
         queries : sequence of Query
@@ -767,7 +830,10 @@ class Engine:
         passes : int
             Passes over the queries, each in a new random order (default 1).
         seed : int
-            Seed of the orders.
+            Seed of the orders and of the cross-fitting folds.
+        strategy_folds : int
+            Folds of the query texts for cross-fitting pair-learning strategies
+            (default 5; 1: use the engine's own strategies).
 
         Returns
         -------
@@ -780,13 +846,13 @@ class Engine:
         examples: list[list[str]] = []
         judged = []
         skipped = 0
-        for q in queries:
-            if q.id is None or q.id not in qrels:
-                raise UnknownNameError(f"query {q.text[:60]!r} has no id in qrels")
-            if not any(g > 0 for g in qrels[q.id].values()):
+        rels = _judgements_of(queries, qrels)
+        views = self._held_out_views(queries, strategy_folds, seed)
+        for q, rel, view in zip(queries, rels, views):
+            if not any(g > 0 for g in rel.values()):
                 skipped += 1
                 continue
-            judged.append(self.judged_plan_rewards(q, qrels[q.id]))
+            judged.append(self._judged_plan_rewards(q, rel, 10, view))
             examples.append(self.request_example(q, None))
         if not examples:
             raise InvalidInputError("no judged query has a relevant item: nothing to learn from")
@@ -833,6 +899,7 @@ class Engine:
         extra_plans: int = 2,
         max_pool: int | None = None,
         seed: int = 0,
+        strategy_folds: int = 5,
     ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
         """Build (X, y, groups, keys) from judged queries.
 
@@ -840,7 +907,9 @@ class Engine:
         other plans drawn at random, so the ranker learns to read "not found" in
         the light of each plan's budgets. Pools larger than ``max_pool`` keep
         their judged items and a uniform sample of the others (features are
-        computed for the kept items only, with their full provenance).
+        computed for the kept items only, with their full provenance). Strategies
+        that learn from query pairs are cross-fitted as in :meth:`train_selector`,
+        so that their features on a judged query are those of a new query.
 
         Parameters
         ----------
@@ -853,7 +922,9 @@ class Engine:
         max_pool : int, optional
             Rows per pool at most (default: every pool item).
         seed : int
-            Seed of the plan draws and of the pool samples.
+            Seed of the plan draws, of the pool samples and of the cross-fitting folds.
+        strategy_folds : int
+            Folds for cross-fitting pair-learning strategies (default 5; 1: none).
 
         Returns
         -------
@@ -866,22 +937,19 @@ class Engine:
             raise InvalidInputError(f"max_pool must be an integer >= 2 or None, got {max_pool!r}")
         plans = self.selector.plans
         largest = max(plans, key=lambda p: (p.total_budget, len(p.budgets)))
+        rels = _judgements_of(queries, qrels)
+        views = self._held_out_views(queries, strategy_folds, seed)
         rng = np.random.default_rng(seed)
         Xs, ys, groups, keys = [], [], [], []
-        for q in queries:
-            if q.id is None or q.id not in qrels:
-                raise UnknownNameError(f"query {q.text[:60]!r} has no id in qrels")
-            rel = qrels[q.id]
+        for q, rel, (strategies, featurizer) in zip(queries, rels, views):
             picks = [largest] + [
                 plans[int(i)] for i in rng.choice(len(plans), size=extra_plans, replace=False)
             ]
-            full = {
-                name: self.strategies[name].retrieve(q, None, k=b) for name, b in largest.budgets
-            }
+            full = {name: strategies[name].retrieve(q, None, k=b) for name, b in largest.budgets}
             for plan in picks:
                 for name, _ in plan.budgets:
                     if name not in full:
-                        full[name] = self.strategies[name].retrieve(q, None, k=self._deepest[name])
+                        full[name] = strategies[name].retrieve(q, None, k=self._deepest[name])
                 pool = merge_pool(_prefixes(full, dict(plan.budgets)))
                 if not pool:
                     continue
@@ -891,7 +959,7 @@ class Engine:
                     room = max(max_pool - len(judged), 0)
                     keep = sorted(rng.choice(len(others), size=room, replace=False).tolist())
                     pool = judged + [others[i] for i in keep]
-                Xs.append(self.featurizer.featurize(q, None, pool, dict(plan.budgets)))
+                Xs.append(featurizer.featurize(q, None, pool, dict(plan.budgets)))
                 ys.append(np.array([rel.get(p.item_id, 0) for p in pool], dtype=np.int32))
                 groups.append(len(pool))
                 keys.append(query_key(q))
@@ -907,6 +975,7 @@ class Engine:
         extra_plans: int = 2,
         max_pool: int | None = None,
         n_folds: int = 5,
+        strategy_folds: int = 5,
         **params: Any,
     ) -> LambdaMARTRanker:
         """Train a LambdaMART ranker from relevance judgements and install it.
@@ -927,6 +996,8 @@ class Engine:
             Rows per pool at most (see :meth:`training_set`; default: all).
         n_folds : int
             Cross-fitting folds (1 disables).
+        strategy_folds : int
+            Folds for cross-fitting pair-learning strategies (see :meth:`training_set`).
         **params
             Other :class:`LambdaMARTRanker` settings.
 
@@ -936,7 +1007,11 @@ class Engine:
             The trained ranker (also ``self.ranker``).
         """
         X, y, groups, keys = self.training_set(
-            queries, qrels, extra_plans=extra_plans, max_pool=max_pool
+            queries,
+            qrels,
+            extra_plans=extra_plans,
+            max_pool=max_pool,
+            strategy_folds=strategy_folds,
         )
         ranker = LambdaMARTRanker(
             feature_names=self.featurizer.feature_names, n_folds=n_folds, **params
@@ -1172,6 +1247,18 @@ class Engine:
         engine.stats = PerformanceStats.from_dict(state["stats"])
         engine.users = UserHistory.from_dict(state["users"])
         return engine
+
+
+def _judgements_of(
+    queries: Sequence[Query], qrels: Mapping[str, Mapping[str, int]]
+) -> list[Mapping[str, int]]:
+    """Return each query's judgements, or raise if a query has no id in ``qrels``."""
+    out = []
+    for q in queries:
+        if q.id is None or q.id not in qrels:
+            raise UnknownNameError(f"query {q.text[:60]!r} has no id in qrels")
+        out.append(qrels[q.id])
+    return out
 
 
 def _position_gain(position: int) -> float:

@@ -11,6 +11,7 @@ pool by reciprocal-rank fusion.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -87,6 +88,38 @@ class PoolFeaturizer:
         names += [f"match_{f}" for f in fields]
         names += ["q_tokens", "hour", "mobile", "voice"]
         self.feature_names = names
+
+    def with_strategies(self, strategies: Mapping[str, Any]) -> PoolFeaturizer:
+        """Return a featurizer that completes similarities with other instances of the strategies.
+
+        Same feature columns; the catalog's tokenised fields are shared. For
+        cross-fitting, where a strategy trained on a query is swapped for a copy that
+        was not.
+
+        Parameters
+        ----------
+        strategies : Mapping[str, Any]
+            Replacement strategies by name (names must be this featurizer's).
+
+        Returns
+        -------
+        PoolFeaturizer
+            The new featurizer (``self`` is unchanged).
+
+        Raises
+        ------
+        InvalidInputError
+            If a name is not one of this featurizer's strategies.
+        """
+        unknown = sorted(set(strategies) - set(self.strategy_names))
+        if unknown:
+            raise InvalidInputError(
+                f"strategies {unknown} are not among this featurizer's {self.strategy_names}"
+            )
+        self._field_terms  # noqa: B018 - tokenise once, share with the copy
+        twin = copy.copy(self)
+        twin._scorers = {n: strategies.get(n, s) for n, s in self._scorers.items()}
+        return twin
 
     @cached_property
     def _field_terms(self) -> list[list[frozenset[str]]]:

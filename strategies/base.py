@@ -326,6 +326,34 @@ class Strategy(ABC):
             Engagements observed since the last update.
         """
 
+    def without_queries(self: S, texts: Iterable[str]) -> S:
+        """Return a copy trained as if the pairs of these query texts had never been seen.
+
+        For cross-fitting: a strategy that learned from ``(query text, item id)`` pairs
+        (:attr:`learns_from_pairs`) finds a trained query's items at any depth, so
+        judged pools built with it look better than a new query's would. Strategies
+        that learn from pairs override this; ``self`` is not changed.
+
+        Parameters
+        ----------
+        texts : iterable of str
+            Query texts whose training pairs the copy leaves out.
+
+        Returns
+        -------
+        Strategy
+            A fitted copy.
+
+        Raises
+        ------
+        NotImplementedError
+            If the strategy does not learn from query pairs (nothing to leave out).
+        """
+        raise NotImplementedError(
+            f"strategy {self.name!r} ({type(self).__name__}) does not learn from query pairs; "
+            "without_queries applies to strategies with learns_from_pairs set"
+        )
+
     # ------------------------------------------------------------- save/load
     def save(self, folder: str | Path) -> Path:
         """Save the fitted strategy to ``folder`` atomically.

@@ -15,6 +15,7 @@ scikit-learn's (checked by the tests) without its per-call overhead.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
@@ -463,6 +464,37 @@ class XRTreeStrategy(Strategy):
         self._ids()
         self._train()
         return self
+
+    def without_queries(self, texts: Iterable[str]) -> XRTreeStrategy:
+        """Return a copy retrained without the training pairs of these query texts.
+
+        The copy keeps every other pair (judged or engaged) and the catalog text;
+        ``self`` is unchanged. The engine's judged training uses it to cross-fit.
+
+        Parameters
+        ----------
+        texts : iterable of str
+            Query texts (compared exactly, as stored) whose pairs are left out.
+
+        Returns
+        -------
+        XRTreeStrategy
+            A fitted copy.
+
+        Raises
+        ------
+        NotFittedError
+            If the strategy is not fitted.
+        """
+        self._parts()
+        drop = set(texts)
+        twin = copy.copy(self)
+        twin._pairs = Counter({(t, p): c for (t, p), c in self._pairs.items() if t not in drop})
+        twin._qcache = OrderedDict()
+        twin._qlock = threading.Lock()
+        twin._mask_cache = {}
+        twin._train()
+        return twin
 
     # --------------------------------------------------------------- retrieve
     def _parts(self) -> tuple[XRLinearModel, TfidfFeaturizer]:

@@ -11,7 +11,8 @@ from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
 from ltrr.selection import PlanSelector, default_plans
 from ltrr.types import Context, Engagement, EngagementKind, Query
-from strategies import LexicalStrategy
+from strategies import LexicalStrategy, XRTreeStrategy
+from strategies.registry import fit_strategy
 
 QUERIES = [
     Query("apple", id="q1"),
@@ -434,6 +435,8 @@ def test_train_selector_moves_plans_towards_what_judgements_reward(small_catalog
     [
         ({"passes": 0}, InvalidInputError, "passes must be an integer >= 1, got 0"),
         ({"passes": 1.5}, InvalidInputError, "passes must be an integer >= 1, got 1.5"),
+        ({"strategy_folds": 0}, InvalidInputError, "strategy_folds must be an integer >= 1, got 0"),
+        ({"strategy_folds": True}, InvalidInputError, "strategy_folds must be an integer >= 1"),
     ],
 )
 def test_train_selector_bad_input(engine, kwargs, error, match):
@@ -470,3 +473,39 @@ def test_training_set_caps_pools_but_keeps_judged_items(engine):
     assert Xc.shape == (sum(gc), X.shape[1])
     with pytest.raises(InvalidInputError, match="max_pool must be an integer >= 2 or None, got 1"):
         engine.training_set(qs, qrels, max_pool=1)
+
+
+def test_pair_learning_strategies_are_cross_fitted_for_judged_training(small_catalog):
+    # the tree is taught a query whose words match nothing: only memory can find d6
+    secret = Query("zqx wvu", id="s")
+    qs, qrels = [*QUERIES, secret], {**QRELS, "s": {"d6": 1}}
+    pairs = [(q.text, i) for q in qs for i, g in qrels[q.id].items() if g > 0]
+    tree = fit_strategy(
+        XRTreeStrategy(branching=2, max_leaf_size=2, beam_size=4), small_catalog, pairs
+    )
+    lexical = LexicalStrategy().fit(small_catalog)
+    engine = Engine(small_catalog, {"lexical": lexical, "xrtree": tree}, seed=0)
+    assert tree.retrieve(secret, k=1).item_ids == ["d6"]
+
+    views = engine._held_out_views(qs, 3, 0)
+    for q, (strategies, featurizer) in zip(qs, views):
+        assert strategies["lexical"] is lexical and strategies["xrtree"] is not tree
+        assert q.text not in {t for t, _ in strategies["xrtree"]._pairs}
+        assert strategies["xrtree"].n_pairs >= len(pairs) - 4  # only its fold is left out
+        assert featurizer._scorers["xrtree"] is strategies["xrtree"]
+    assert tree.n_pairs == len(pairs)  # the engine's own tree is untouched
+    assert engine._held_out_views(qs, 1, 0)[0][0]["xrtree"] is tree
+
+    # at these budgets every plan draws the whole catalog: the tree's order shows what it learned
+    only_tree = [p.id for p in engine.selector.plans if p.strategies == ("xrtree",)]
+    index = [p.id for p in engine.selector.plans].index(only_tree[0])
+    own_gain = engine.judged_plan_rewards(secret, qrels["s"])[2]
+    fitted_gain = engine._judged_plan_rewards(secret, qrels["s"], 10, views[-1])[2]
+    assert own_gain[index] == 1.0 and fitted_gain[index] < 1.0
+    info = engine.train_selector(qs, qrels, strategy_folds=3)
+    memorised = Engine(small_catalog, {"lexical": lexical, "xrtree": tree}, seed=0).train_selector(
+        qs, qrels, strategy_folds=1
+    )
+    assert sum(info[f"gain:{p}"] for p in only_tree) < sum(
+        memorised[f"gain:{p}"] for p in only_tree
+    )

@@ -117,3 +117,13 @@ def test_featurizer_completes_scores_for_every_pool_item(small_catalog):
     assert X[:, col["titles_budget"]].tolist() == [1.0] * len(pool)
     assert np.isnan(X[1:, col["titles_rank"]]).all() and X[0, col["titles_rank"]] == 1.0
     assert 0.0 <= X[:, col["match_title"]].min() and X[:, col["match_title"]].max() <= 1.0
+
+    # the same columns with another instance of one strategy (cross-fitting)
+    other = LexicalStrategy(fields=["body"]).fit(small_catalog)
+    g = f.with_strategies({"titles": other})
+    assert g.feature_names == f.feature_names and f._scorers["titles"] is titles
+    Xg = g.featurize(q, None, pool, {"titles": 1, "bodies": 5})
+    np.testing.assert_allclose(Xg[:, col["titles_sim"]], other.score_items(q, positions), rtol=1e-6)
+    np.testing.assert_array_equal(Xg[:, col["bodies_sim"]], X[:, col["bodies_sim"]])
+    with pytest.raises(InvalidInputError, match=r"strategies \['nope'\] are not among"):
+        f.with_strategies({"nope": other})

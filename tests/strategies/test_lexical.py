@@ -102,6 +102,11 @@ def test_basic_retrieval(small_catalog):
     assert s.retrieve("zebra", k=5).item_ids == []
 
 
+def test_without_queries_needs_a_pair_learner(small_catalog):
+    with pytest.raises(NotImplementedError, match="does not learn from query pairs"):
+        LexicalStrategy().fit(small_catalog).without_queries(["apple"])
+
+
 def test_popularity_prior_breaks_ties():
     items = [
         Item("rare", {"title": "blue song"}, popularity=1),

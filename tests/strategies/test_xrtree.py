@@ -6,7 +6,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from ltrr.data import load_beir
-from ltrr.errors import CorruptModelError, EmptyQueryError, InvalidInputError, UnknownNameError
+from ltrr.errors import (
+    CorruptModelError,
+    EmptyQueryError,
+    InvalidInputError,
+    NotFittedError,
+    UnknownNameError,
+)
 from ltrr.metrics import evaluate_run
 from ltrr.types import Catalog, EngagementKind, Filters, Interaction, Item, Query
 from strategies import XRTreeStrategy, load_strategy, make_strategy
@@ -185,3 +191,27 @@ def test_score_items_equals_exhaustive_beam_scores():
     np.testing.assert_allclose(scores, full[1], rtol=1e-5)
     with pytest.raises(InvalidInputError, match="positions"):
         s.score_items(q, [99])
+
+
+def test_without_queries_forgets_only_those_pairs():
+    catalog = Catalog(
+        [
+            Item(f"i{n}", {"title": t})
+            for n, t in enumerate(["alpha beta", "gamma delta", "epsilon zeta", "eta theta"])
+        ]
+    )
+    taught = XRTreeStrategy(branching=2, max_leaf_size=1, beam_size=4).fit(
+        catalog, [("greek letter number three", "i2"), ("last greek pair", "i3")]
+    )
+    before = taught.retrieve("greek letter number three", k=4).scores
+    twin = taught.without_queries(["greek letter number three"])
+    # the original is unchanged
+    assert taught.n_pairs == 2
+    assert taught.retrieve("greek letter number three", k=4).scores == before
+    # the copy kept the other pair and forgot this one: "three" was only in the dropped query
+    assert twin.n_pairs == 1
+    assert twin.retrieve("last greek pair", k=1).item_ids == ["i3"]
+    assert "three" not in twin.featurizer_.word_vocab_
+    assert "three" in taught.featurizer_.word_vocab_
+    with pytest.raises(NotFittedError, match="not fitted"):
+        XRTreeStrategy().without_queries(["q"])
