@@ -98,7 +98,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         engine_strategies=_names(args.strategies),
         reward=_reward(args),
-        retrain_every=args.retrain_every,
+        retrain_every=_retrain_every(args.retrain_every, world),
     )
     log = EventLog(args.log) if args.log else None
     try:
@@ -256,6 +256,19 @@ def _names(text: str) -> list[str]:
     return names
 
 
+#: ``ltrr simulate --policy engine``'s default ranker retraining period in a world without
+#: judgements (music: with lexical, embedding and memory, held-out success@10 0.928 with RRF
+#: ordering, 0.954 retraining every 1,000 requests).
+AUTO_RETRAIN_EVERY = 1000
+
+
+def _retrain_every(value: int | None, world: Any) -> int:
+    """Return the retraining period: ``value``, else the default for the world."""
+    if value is not None:
+        return value
+    return AUTO_RETRAIN_EVERY if world.judgements() is None else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``ltrr`` command."""
     parser = argparse.ArgumentParser(prog="ltrr", description="Learning to rank and retrieve.")
@@ -307,9 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--retrain-every",
         type=int,
-        default=0,
+        default=None,
         help="engine: retrain the ranker on its last 5,000 answered requests every N requests "
-        "(default 0: never)",
+        f"(0: never; default {AUTO_RETRAIN_EVERY} in a world without judgements, where the "
+        "ranker has nothing else to learn from, else 0)",
     )
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--k", type=int, default=10, help="items shown per request (default 10)")

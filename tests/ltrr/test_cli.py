@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from ltrr import cli
 from ltrr.cli import main
 from tests.ltrr.test_data import write_beir
 
@@ -102,3 +103,17 @@ def test_simulate_rejects_a_bad_plot_suffix_before_running(tmp_path, capsys):
     assert code == 2
     assert "must end in one of .png, .svg, .pdf" in capsys.readouterr().err
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_engine_retrains_from_clicks_by_default_only_without_judgements():
+    class World:
+        def __init__(self, judged):
+            self.judged = judged
+
+        def judgements(self):
+            return self.judged
+
+    assert cli._retrain_every(None, World(None)) == cli.AUTO_RETRAIN_EVERY
+    assert cli._retrain_every(None, World(([], {}))) == 0
+    assert cli._retrain_every(0, World(None)) == 0
+    assert cli._retrain_every(250, World(([], {}))) == 250
