@@ -53,7 +53,7 @@ WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 def like_rates(world: MusicWorld) -> dict[str, float]:
     """Share of each track's raters who liked it (rating >= the world's like threshold)."""
-    ratings = world._dataset.ratings  # hidden ground truth: only the oracle reads it
+    ratings = world.dataset.ratings  # hidden ground truth: only the oracle reads it
     liked = ratings["rating"] >= world.like_threshold
     return {str(k): float(v) for k, v in liked.groupby(ratings["item_id"]).mean().items()}
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ltrr.engine import Engine
 from ltrr.types import Catalog, Item
+from strategies import LexicalStrategy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,3 +95,13 @@ def make_small_catalog() -> Catalog:
 @pytest.fixture
 def small_catalog() -> Catalog:
     return make_small_catalog()
+
+
+@pytest.fixture
+def engine(small_catalog: Catalog) -> Engine:
+    """An engine over two lexical strategies (titles only, all fields) on the small catalog."""
+    strategies = {
+        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
+        "lexical": LexicalStrategy().fit(small_catalog),
+    }
+    return Engine(small_catalog, strategies, seed=0)

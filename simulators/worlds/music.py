@@ -771,6 +771,11 @@ class MusicWorld(World):
         return self._dataset.catalog
 
     @property
+    def dataset(self) -> MusicDataset:
+        """The CM100k data behind the world: tracks and every rating (the hidden taste)."""
+        return self._dataset
+
+    @property
     def listeners(self) -> tuple[str, ...]:
         """User ids of the listeners who make requests (raters with a liked track)."""
         return tuple(self._user_ids)

@@ -32,15 +32,6 @@ QRELS = {
 }
 
 
-@pytest.fixture
-def engine(small_catalog):
-    strategies = {
-        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
-        "lexical": LexicalStrategy().fit(small_catalog),
-    }
-    return Engine(small_catalog, strategies, seed=0)
-
-
 def click(item, pos=1):
     return Engagement(item, EngagementKind.CLICK, pos)
 

@@ -489,3 +489,9 @@ def test_misspellings_are_deterministic_and_differ(world: MusicWorld) -> None:
         assert out == check(title, u)
         assert _norm(out) != _norm(title)
         assert out.strip()
+
+
+def test_world_exposes_its_dataset(world: MusicWorld, dataset: MusicDataset) -> None:
+    assert world.dataset is dataset
+    assert world.catalog is dataset.catalog
+    assert len(world.dataset.ratings) == 103_584

@@ -3,20 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError
 from ltrr.types import Context, Engagement, EngagementKind, Query
 from simulators.policies import EnginePolicy
-from strategies import LexicalStrategy
-
-
-@pytest.fixture
-def engine(small_catalog):
-    strategies = {
-        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
-        "lexical": LexicalStrategy().fit(small_catalog),
-    }
-    return Engine(small_catalog, strategies, seed=0)
 
 
 def _answer(policy, text, clicked=True):
