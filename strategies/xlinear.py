@@ -44,12 +44,16 @@ from ltrr.io import atomic_dir, atomic_write_json, read_header
 __all__ = [
     "POST_PROCESSORS",
     "ClusterChain",
+    "NodeScores",
     "XRLinearModel",
     "chain_from_assignments",
     "check_tree_settings",
     "hierarchical_kmeans",
     "pifa",
 ]
+
+#: One query's transformed score of every node, level by level (:meth:`XRLinearModel.node_scores`).
+NodeScores = tuple[npt.NDArray[np.float32], ...]
 
 FORMAT = "ltrr.xlinear"
 FORMAT_VERSION = 1
@@ -645,6 +649,126 @@ class XRLinearModel:
             out.append((nodes[a:b].copy(), scores[a:b].astype(np.float32)))
         return out
 
+    def node_scores(self, X: sp.csr_matrix) -> NodeScores:
+        """Score every node of every level for one query.
+
+        The beam search (:meth:`beam_search`) and the path scores of any labels
+        (:meth:`path_scores`) both read these, so a caller serving one query computes
+        them once for retrieval and feature completion.
+
+        Parameters
+        ----------
+        X : scipy.sparse.csr_matrix
+            One query's features (1 x features).
+
+        Returns
+        -------
+        tuple of numpy.ndarray of float32
+            Per level (root's children first), the transformed score of each node of
+            that level, in (0, 1] (times the centroid factor when ``centroid_weight``
+            is positive).
+
+        Raises
+        ------
+        InvalidInputError
+            If ``X`` is not one sparse row of the model's features.
+        """
+        chain = self._chain()
+        if not sp.issparse(X) or X.shape != (1, self.n_features_):
+            raise InvalidInputError(
+                f"X must be one sparse row of {self.n_features_} features, got "
+                f"{getattr(X, 'shape', type(X).__name__)}"
+            )
+        X_aug = _with_bias(sp.csr_matrix(X, dtype=np.float32))
+        out: list[npt.NDArray[np.float32]] = []
+        for level in range(chain.depth):
+            s = self._transform(_one_row_scores(X_aug.indices, X_aug.data, self.weights_[level]))
+            if self.centroid_weight > 0 and self.centroids_:
+                cos = _one_row_scores(X_aug.indices, X_aug.data, self.centroids_[level])
+                s = (s * np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
+            out.append(s)
+        return tuple(out)
+
+    def _check_node_scores(self, node_scores: NodeScores) -> ClusterChain:
+        chain = self._chain()
+        sizes = [len(p) for p in chain.parents]
+        got = [getattr(s, "shape", None) for s in node_scores]
+        if got != [(n,) for n in sizes]:
+            raise InvalidInputError(
+                f"node_scores must hold one score per node of each level, sizes {sizes}; "
+                f"got shapes {got} (use node_scores(X) of this model)"
+            )
+        return chain
+
+    def beam_search(
+        self,
+        node_scores: NodeScores,
+        *,
+        topk: int = 10,
+        beam_size: int | None = None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Beam-search the tree for one query from its :meth:`node_scores`.
+
+        Gives the same labels and scores as :meth:`predict` on that query.
+
+        Parameters
+        ----------
+        node_scores : tuple of numpy.ndarray
+            The query's :meth:`node_scores`.
+        topk : int
+            Labels to return (>= 1).
+        beam_size : int, optional
+            Beam width (default: the model's ``beam_size``).
+
+        Returns
+        -------
+        (numpy.ndarray of int64, numpy.ndarray of float32)
+            Label indices and scores in (0, 1], best first.
+        """
+        chain = self._check_node_scores(node_scores)
+        if not isinstance(topk, int) or topk < 1:
+            raise InvalidInputError(f"topk must be an integer >= 1, got {topk!r}")
+        beam = self.beam_size if beam_size is None else _check_beam(beam_size)
+        nodes = np.zeros(1, dtype=np.int64)
+        scores = np.ones(1, dtype=np.float32)
+        for level in range(chain.depth):
+            order, bounds = self._children[level]
+            counts = bounds[nodes + 1] - bounds[nodes]
+            child = np.concatenate([order[bounds[n] : bounds[n + 1]] for n in nodes.tolist()])
+            s = np.repeat(scores, counts) * node_scores[level][child]
+            keep = beam if level < chain.depth - 1 else topk
+            best = np.argsort(-s, kind="stable")[:keep]  # ties keep tree order, as predict
+            nodes, scores = child[best], s[best].astype(np.float32)
+        return nodes.astype(np.int64), scores
+
+    def path_scores(
+        self, node_scores: NodeScores, labels: npt.ArrayLike
+    ) -> npt.NDArray[np.float32]:
+        """Score given labels for one query from its :meth:`node_scores`, without the beam.
+
+        Parameters
+        ----------
+        node_scores : tuple of numpy.ndarray
+            The query's :meth:`node_scores`.
+        labels : array-like of int
+            Label indices.
+
+        Returns
+        -------
+        numpy.ndarray of float32
+            Each label's path score (product over its ancestors of the transformed node
+            scores), in (0, 1].
+        """
+        chain = self._check_node_scores(node_scores)
+        node = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if node.size and (int(node.min()) < 0 or int(node.max()) >= chain.n_labels):
+            raise InvalidInputError(f"labels must lie in [0, {chain.n_labels})")
+        out = np.ones(node.size, dtype=np.float32)
+        for level in range(chain.depth - 1, -1, -1):
+            out *= node_scores[level][node]
+            node = chain.parents[level][node]
+        return out
+
     def score_labels(self, X: sp.csr_matrix, labels: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Score given labels for one query as the beam search would, without the beam.
 
@@ -661,25 +785,7 @@ class XRLinearModel:
             Each label's path score (product over its ancestors of the transformed node
             scores), in (0, 1].
         """
-        chain = self._chain()
-        if not sp.issparse(X) or X.shape != (1, self.n_features_):
-            raise InvalidInputError(
-                f"X must be one sparse row of {self.n_features_} features, got "
-                f"{getattr(X, 'shape', type(X).__name__)}"
-            )
-        node = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if node.size and (int(node.min()) < 0 or int(node.max()) >= chain.n_labels):
-            raise InvalidInputError(f"labels must lie in [0, {chain.n_labels})")
-        X_aug = _with_bias(sp.csr_matrix(X, dtype=np.float32))
-        out = np.ones(node.size, dtype=np.float32)
-        for level in range(chain.depth - 1, -1, -1):
-            z = _one_row_scores(X_aug.indices, X_aug.data, self.weights_[level])[node]
-            out *= self._transform(z)
-            if self.centroid_weight > 0 and self.centroids_:
-                cos = _one_row_scores(X_aug.indices, X_aug.data, self.centroids_[level])[node]
-                out *= (np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
-            node = chain.parents[level][node]
-        return out
+        return self.path_scores(self.node_scores(X), labels)
 
     def _search(
         self, X_aug: sp.csr_matrix, n_levels: int, beam: int, topk: int
@@ -698,11 +804,11 @@ class XRLinearModel:
             offs = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
             child = order[starts[rep] + offs]
             cq = q_idx[rep]
-            z = _rowwise_scores(X_aug, self.weights_[level], cq, child)
-            s = scores[rep] * self._transform(z)
+            factor = self._transform(_rowwise_scores(X_aug, self.weights_[level], cq, child))
             if self.centroid_weight > 0 and self.centroids_:
                 cos = _rowwise_scores(X_aug, self.centroids_[level], cq, child)
-                s = (s * np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
+                factor = (factor * np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
+            s = scores[rep] * factor
             keep = beam if level < n_levels - 1 else topk
             q_idx, nodes, scores = _top_per_query(cq, child, s, keep)
         return q_idx, nodes, scores

@@ -43,7 +43,13 @@ from ltrr.types import (
 )
 from strategies.base import IndexArray, ScoreArray, Strategy
 from strategies.registry import register_strategy
-from strategies.xlinear import XRLinearModel, check_tree_settings, hierarchical_kmeans, pifa
+from strategies.xlinear import (
+    NodeScores,
+    XRLinearModel,
+    check_tree_settings,
+    hierarchical_kmeans,
+    pifa,
+)
 
 __all__ = ["TfidfFeaturizer", "XRTreeStrategy"]
 
@@ -345,8 +351,9 @@ class XRTreeStrategy(Strategy):
         self.train_seconds_: float = 0.0
         self._pairs: Counter[tuple[str, int]] = Counter()
         self._catalog_texts: list[list[str]] = []
-        self.query_cache_size = 1024
-        self._qcache: OrderedDict[str, sp.csr_matrix] = OrderedDict()
+        self.query_cache_size = 32  # node scores take 4 bytes per tree node
+        # query text -> (model, node scores); entries of a replaced model are ignored
+        self._qcache: OrderedDict[str, tuple[XRLinearModel, NodeScores]] = OrderedDict()
         self._qlock = threading.Lock()
 
     def get_params(self) -> dict[str, Any]:
@@ -515,10 +522,10 @@ class XRTreeStrategy(Strategy):
         self, queries: list[Query], contexts: list[Context | None], k: int
     ) -> list[tuple[IndexArray, ScoreArray]]:
         model = self._parts()[0]
-        X = sp.vstack([self._query_vector(q.text) for q in queries], format="csr")
-        topk = k if all(q.filters is None or q.filters.is_empty() for q in queries) else 10 * k
         out: list[tuple[IndexArray, ScoreArray]] = []
-        for q, (idx, scores) in zip(queries, model.predict(X, topk=topk)):
+        for q in queries:
+            topk = k if q.filters is None or q.filters.is_empty() else 10 * k
+            idx, scores = model.beam_search(self._node_scores(q.text), topk=topk)
             allowed = self.allowed_mask(q.filters)
             if allowed is not None:
                 keep = allowed[idx]
@@ -545,28 +552,30 @@ class XRTreeStrategy(Strategy):
         model = self._parts()[0]
         pos = self.check_positions(positions)
         q = coerce_query(query)
-        return model.score_labels(self._query_vector(q.text), pos)
+        return model.path_scores(self._node_scores(q.text), pos)
 
-    def _query_vector(self, text: str) -> sp.csr_matrix:
-        """Return the query's feature row, cached for the last ``query_cache_size`` texts.
+    def _node_scores(self, text: str) -> NodeScores:
+        """Return the query's node scores, cached for the last ``query_cache_size`` texts.
 
-        A search featurises its query once: for retrieval and again for feature
-        completion (:meth:`score_items`) the row comes from this cache.
+        A search scores the tree's nodes for its query once: retrieval (the beam)
+        and feature completion (:meth:`score_items`) both read them from this cache.
         """
+        model, featurizer = self._parts()
         with self._qlock:
-            row = self._qcache.get(text)
-            if row is not None:
+            entry = self._qcache.get(text)
+            if entry is not None and entry[0] is model:
                 self._qcache.move_to_end(text)
-                return row
-        row = self._parts()[1].transform([text])
+                return entry[1]
+        scores = model.node_scores(featurizer.transform([text]))
         with self._qlock:
-            self._qcache[text] = row
+            self._qcache[text] = (model, scores)
+            self._qcache.move_to_end(text)
             if len(self._qcache) > self.query_cache_size:
                 self._qcache.popitem(last=False)
-        return row
+        return scores
 
     def clear_query_cache(self) -> None:
-        """Forget the cached query feature rows (e.g. before timing a run on new queries)."""
+        """Forget the cached query node scores (e.g. before timing a run on new queries)."""
         with self._qlock:
             self._qcache.clear()
 

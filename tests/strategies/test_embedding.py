@@ -57,6 +57,17 @@ def test_score_items_matches_retrieval(fitted):
     np.testing.assert_allclose(fitted.score_items("automobile", pos), res.scores, rtol=1e-5)
 
 
+def test_direct_forward_matches_sentence_transformers_encode():
+    """Reference: batches up to batch_size skip ``encode``'s set-up but give its vectors."""
+    enc = Encoder(cache_dir=False, batch_size=4)
+    texts = ["automobile", "a much longer sentence about apples and pears", "x"]
+    ref = enc.model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
+    np.testing.assert_allclose(enc.encode(texts), ref, atol=1e-5)  # 3 <= 4: direct forward
+    np.testing.assert_allclose(enc.encode(texts[:1]), ref[:1], atol=1e-5)
+    five = texts + ["fruit", "bike"]  # more than batch_size: encode()
+    np.testing.assert_allclose(enc.encode(five)[:3], ref, atol=1e-5)
+
+
 def test_cache_skips_reencoding(cache_dir, small_catalog_module):
     again = EmbeddingStrategy(cache_dir=cache_dir).fit(small_catalog_module)
     assert again.encoder.n_encoded_ == 0

@@ -188,6 +188,54 @@ def test_exhaustive_beam_matches_brute_force_path_products():
         assert set(idx) == set(range(chain.n_labels))
 
 
+@pytest.mark.parametrize("centroid_weight", [0.0, 1.0])
+@pytest.mark.parametrize(("topk", "beam"), [(5, 1), (5, 4), (30, 3), (200, 10_000)])
+def test_one_query_beam_search_matches_predict(centroid_weight, topk, beam):
+    """``beam_search(node_scores(x))`` returns what ``predict`` returns for the row."""
+    X, Y, _ = synthetic(n_labels=40, seed=2)
+    chain = hierarchical_kmeans(pifa(X, Y), branching=4, max_leaf_size=4)
+    m = XRLinearModel(threshold=0.0, centroid_weight=centroid_weight).train(X, Y, chain)
+    batch = m.predict(X, topk=topk, beam_size=beam)
+    for i in range(X.shape[0]):
+        idx, scores = m.beam_search(m.node_scores(X[i]), topk=topk, beam_size=beam)
+        np.testing.assert_array_equal(idx, batch[i][0])
+        np.testing.assert_allclose(scores, batch[i][1], rtol=1e-5)
+        # path scores of the returned labels are the beam's scores
+        np.testing.assert_allclose(m.path_scores(m.node_scores(X[i]), idx), scores, rtol=1e-5)
+
+
+def test_node_scores_cover_every_node_and_score_labels_reads_them():
+    X, Y, _ = synthetic(n_labels=24, seed=3)
+    chain = hierarchical_kmeans(pifa(X, Y), branching=4, max_leaf_size=3)
+    m = XRLinearModel(threshold=0.0).train(X, Y, chain)
+    ns = m.node_scores(X[0])
+    assert [s.shape for s in ns] == [(len(p),) for p in chain.parents]
+    assert all(s.dtype == np.float32 and np.all((s > 0) & (s <= 1)) for s in ns)
+    labels = np.array([0, 5, 23])
+    np.testing.assert_array_equal(m.score_labels(X[0], labels), m.path_scores(ns, labels))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda m, ns, X: m.node_scores(X), "one sparse row"),
+        (lambda m, ns, X: m.node_scores(X[0].toarray()), "one sparse row"),
+        (lambda m, ns, X: m.beam_search(ns[:-1]), "one score per node"),
+        (lambda m, ns, X: m.beam_search((ns[0], ns[1][:-1])), "one score per node"),
+        (lambda m, ns, X: m.beam_search(ns, topk=0), "topk"),
+        (lambda m, ns, X: m.beam_search(ns, beam_size=0), "beam"),
+        (lambda m, ns, X: m.path_scores(ns, [24]), r"labels must lie in \[0, 24\)"),
+        (lambda m, ns, X: m.path_scores([np.ones(3)], [0]), "one score per node"),
+    ],
+)
+def test_one_query_api_rejects_bad_inputs(call, match):
+    X, Y, _ = synthetic(n_labels=24, seed=3)
+    chain = hierarchical_kmeans(pifa(X, Y), branching=4, max_leaf_size=3)
+    m = XRLinearModel(threshold=0.0).train(X, Y, chain)
+    with pytest.raises(InvalidInputError, match=match):
+        call(m, m.node_scores(X[0]), X)
+
+
 def test_one_level_tree_is_liblinear_one_versus_rest():
     """Reference: a single-level chain trains the same classifiers as LinearSVC on all rows."""
     X, Y, labels = synthetic(n_labels=6, seed=5)
