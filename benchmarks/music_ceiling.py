@@ -17,6 +17,11 @@ top 10) is measured for each:
   like rate is the share of *all* CM100k raters of the track who liked it (hidden data no
   policy sees), best ``w`` on the held-out requests themselves: an optimistic bound for
   any popularity signal;
+* ``plan+history_cf`` (**oracle**): rank in the plan minus ``w * affinity``, where the
+  affinity of a track for a listener is its mean item-item cosine (over every listener's
+  training-split likes, :meth:`MusicWorld.training_likes`) to the listener's own
+  training-split likes: collaborative filtering on a whole listening history outside
+  search (more than any policy sees here), best ``w`` on the held-out requests;
 * ``clairvoyant`` (**oracle**): success whenever any relevant track is in the pool (the
   pool-recall bound of the plan).
 
@@ -49,6 +54,8 @@ from simulators.worlds import MusicWorld, SimRequest, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+#: Weights of the collaborative affinity (a mean cosine, typically 0.01-0.2).
+CF_WEIGHTS = (4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
 
 
 def like_rates(world: MusicWorld) -> dict[str, float]:
@@ -56,6 +63,27 @@ def like_rates(world: MusicWorld) -> dict[str, float]:
     ratings = world.dataset.ratings  # hidden ground truth: only the oracle reads it
     liked = ratings["rating"] >= world.like_threshold
     return {str(k): float(v) for k, v in liked.groupby(ratings["item_id"]).mean().items()}
+
+
+def history_affinity(world: MusicWorld) -> Callable[[str], dict[str, float]]:
+    """Item-item collaborative affinity of each track to a listener's training-split likes."""
+    ids = list(world.catalog.ids)
+    col = {item: j for j, item in enumerate(ids)}
+    users = list(world.listeners)
+    likes = np.zeros((len(users), len(ids)), dtype=np.float32)
+    for u, user in enumerate(users):
+        likes[u, [col[i] for i in world.training_likes(user)]] = 1.0
+    norms = np.linalg.norm(likes, axis=0) + 1e-9
+    sim = (likes.T @ likes) / np.outer(norms, norms)
+    np.fill_diagonal(sim, 0.0)
+    row = {user: u for u, user in enumerate(users)}
+
+    def of(user: str) -> dict[str, float]:
+        own = np.flatnonzero(likes[row[user]])
+        scores = sim[:, own].mean(axis=1) if own.size else np.zeros(len(ids))
+        return dict(zip(ids, scores.tolist()))
+
+    return of
 
 
 def hit(order: Sequence[str], request: SimRequest, k: int = 10) -> float:
@@ -81,6 +109,7 @@ def measure_plan(world: MusicWorld, plan: str, steps: int, seed: int) -> dict[st
     t0 = time.perf_counter()
     report = run_online(world, policy, steps=steps, seed=seed, sink=sink)
     rates = like_rates(world)
+    affinity_of = history_affinity(world)
     rng = np.random.default_rng(seed)
     rows: list[tuple[str, list[str], SimRequest]] = []
     for request in world.heldout():
@@ -99,16 +128,28 @@ def measure_plan(world: MusicWorld, plan: str, steps: int, seed: int) -> dict[st
         out.update({k: float(np.mean(v)) for k, v in sorted(by.items())})
         return {k: round(v, 4) for k, v in out.items()}
 
-    def best(bonus_of: Callable[[float], Callable[[str], float]]) -> dict[str, Any]:
-        scored = [(w, score(lambda p, _r, w=w: reorder(p, bonus_of(w)))) for w in WEIGHTS]
+    def best(
+        bonus_of: Callable[[float, SimRequest], Callable[[str], float]],
+        weights: Sequence[float] = WEIGHTS,
+    ) -> dict[str, Any]:
+        scored = [(w, score(lambda p, r, w=w: reorder(p, bonus_of(w, r)))) for w in weights]
         w, s = max(scored, key=lambda ws: ws[1]["all"])
         return {"weight": w, **s}
+
+    affinity: dict[str, dict[str, float]] = {}
+    for _intent, _pool, request in rows:
+        user = str(request.context.user_id)
+        if user not in affinity:
+            affinity[user] = affinity_of(user)
 
     orderings: dict[str, Any] = {
         "plan": score(lambda p, _r: p),
         "plays": score(lambda p, _r: sorted(p, key=lambda i: (-plays[i], p.index(i)))),
-        "plan+plays": best(lambda w: lambda i: w * math.log1p(plays[i])),
-        "plan+like_rate (oracle)": best(lambda w: lambda i: w * rates.get(i, 0.0)),
+        "plan+plays": best(lambda w, _r: lambda i: w * math.log1p(plays[i])),
+        "plan+like_rate (oracle)": best(lambda w, _r: lambda i: w * rates.get(i, 0.0)),
+        "plan+history_cf (oracle)": best(
+            lambda w, r: lambda i: w * affinity[str(r.context.user_id)][i], CF_WEIGHTS
+        ),
         "clairvoyant (oracle)": score(
             lambda p, r: sorted(p, key=lambda i: (i not in r.relevance, p.index(i)))
         ),

@@ -717,6 +717,7 @@ class MusicWorld(World):
         self._liked_sorted: list[tuple[list[str], list[int]]] = []
         train_pool: list[list[int]] = []
         heldout_pool: list[list[int]] = []
+        self._held: list[frozenset[int]] = []
         for user in users:
             liked = dict(sorted(liked_by_user[user].items()))
             self._liked.append(liked)
@@ -740,6 +741,7 @@ class MusicWorld(World):
             held_set = set(held)
             train_pool.append([i for i in tracks if i not in held_set])
             heldout_pool.append(held)
+            self._held.append(frozenset(held_set))
         self._train = self._make_pool(train_pool)
         self._heldout_pool = self._make_pool(heldout_pool)
 
@@ -805,6 +807,32 @@ class MusicWorld(World):
                 f"listeners (e.g. {self._user_ids[:3]})"
             )
         return MappingProxyType({self._ids[i]: r for i, r in self._liked[u].items()})
+
+    def training_likes(self, user_id: str) -> Mapping[str, int]:
+        """Return a listener's liked tracks outside the held-out share, with their ratings.
+
+        Training requests anchor only on these; held-out requests anchor on the others.
+        They are what a service knowing the listener's whole listening history outside
+        search could know (benchmarks use them as an optimistic personal signal).
+
+        Parameters
+        ----------
+        user_id : str
+            One of :attr:`listeners`.
+
+        Returns
+        -------
+        Mapping[str, int]
+            Rating by item id, a subset of :meth:`liked`.
+
+        Raises
+        ------
+        UnknownNameError
+            If ``user_id`` is not a listener.
+        """
+        liked = self.liked(user_id)
+        held = self._held[self._user_index[user_id]]
+        return MappingProxyType({i: r for i, r in liked.items() if self._index[i] not in held})
 
     def sample(self, rng: np.random.Generator) -> SimRequest:
         """Draw one request (see the module docstring for the model).

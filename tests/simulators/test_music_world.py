@@ -303,6 +303,32 @@ def test_heldout_is_fixed_and_disjoint_from_training_known_items(
     assert world.heldout() == MusicWorld(dataset=dataset).heldout()
 
 
+def test_training_likes_exclude_exactly_the_heldout_anchors(
+    world: MusicWorld, requests: list[SimRequest]
+) -> None:
+    def known(r: SimRequest) -> str | None:
+        targets = _targets(r)
+        return next(iter(targets)) if r.intent in KNOWN_ITEM and len(targets) == 1 else None
+
+    for r in world.heldout():
+        user, item = r.context.user_id, known(r)
+        assert user is not None
+        if item is not None:
+            assert item in world.liked(user) and item not in world.training_likes(user)
+    for r in requests[:2000]:
+        user, item = r.context.user_id, known(r)
+        assert user is not None
+        if item is not None:
+            assert item in world.training_likes(user)
+    for user in world.listeners[:200]:
+        liked, train = world.liked(user), world.training_likes(user)
+        assert set(train) <= set(liked) and all(train[i] == liked[i] for i in train)
+        share = world.heldout_share
+        assert len(liked) - len(train) == min(round(share * len(liked)), len(liked) - 1)
+    with pytest.raises(UnknownNameError, match="unknown listener 'nobody'"):
+        world.training_likes("nobody")
+
+
 def test_heldout_can_be_empty(dataset: MusicDataset) -> None:
     assert MusicWorld(dataset=dataset, heldout_share=0.0).heldout() == []
     assert MusicWorld(dataset=dataset, heldout_size=0).heldout() == []
