@@ -70,7 +70,9 @@ def main() -> None:
     # the XR-tree learns from the train judgements, as in `ltrr simulate` and the demo
     strategies = default_strategies(world.catalog, names, pairs=judged_pairs(*judged))
     t0 = time.perf_counter()
-    ranker = Engine(world.catalog, strategies, seed=args.seed).train_ranker(*judged)
+    first = Engine(world.catalog, strategies, seed=args.seed)
+    folds = first.cross_fit(judged[0], seed=args.seed)  # shared by every run's warm start
+    ranker = first.train_ranker(*judged, strategy_folds=folds)
     ranker_s = time.perf_counter() - t0
     types = {n: s.source_type for n, s in strategies.items()}
     widest = Plan.of(dict.fromkeys(names, 100))
@@ -98,7 +100,7 @@ def main() -> None:
             click_weight=args.click_weight,
         )
         t1 = time.perf_counter()
-        engine.train_selector(*judged)
+        engine.train_selector(*judged, strategy_folds=folds)
         warm_s = time.perf_counter() - t1
         policy = EnginePolicy(engine)
         run = {

@@ -108,12 +108,13 @@ def run_demo(
     engine = Engine(world.catalog, fitted, seed=seed, reward=reward)
     log("training the LambdaMART ranker on the train judgements (cross-fitted, 5 folds) ...")
     t1 = time.perf_counter()
-    ranker = engine.train_ranker(*judged)
+    folds = engine.cross_fit(judged[0])  # pair-learning strategies retrained once, shared
+    ranker = engine.train_ranker(*judged, strategy_folds=folds)
     top = ", ".join(list(ranker.feature_importance())[:5])
     log(f"  trained in {time.perf_counter() - t1:.1f} s; top features: {top}")
     log("warm-starting the plan selector on the train judgements (every plan's recall) ...")
     t1 = time.perf_counter()
-    engine.train_selector(*judged)
+    engine.train_selector(*judged, strategy_folds=folds)
     log(f"  done in {time.perf_counter() - t1:.1f} s")
     policies: dict[str, EnginePolicy] = {"engine": EnginePolicy(engine)}
     for plan_id in baselines:

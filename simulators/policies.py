@@ -503,8 +503,9 @@ def make_policy(
         engine = Engine(catalog, strategies, seed=seed, reward=reward)
         if judged is not None:
             queries, qrels = judged
-            engine.train_ranker(queries, qrels)
-            engine.train_selector(queries, qrels)
+            folds = engine.cross_fit(queries)  # pair-learning strategies retrained once
+            engine.train_ranker(queries, qrels, strategy_folds=folds)
+            engine.train_selector(queries, qrels, strategy_folds=folds)
         return EnginePolicy(engine, retrain_every=retrain_every)
     if name in ("lexical", "embedding", "xrtree", "memory"):
         plans = [Plan.of({name: 100})]

@@ -426,7 +426,12 @@ def test_train_selector_moves_plans_towards_what_judgements_reward(small_catalog
     [
         ({"passes": 0}, InvalidInputError, "passes must be an integer >= 1, got 0"),
         ({"passes": 1.5}, InvalidInputError, "passes must be an integer >= 1, got 1.5"),
-        ({"strategy_folds": 0}, InvalidInputError, "strategy_folds must be an integer >= 1, got 0"),
+        (
+            {"strategy_folds": 0},
+            InvalidInputError,
+            "strategy_folds must be an integer >= 1 or a CrossFit, got 0",
+        ),
+        ({"strategy_folds": "5"}, InvalidInputError, "strategy_folds must be an integer >= 1"),
         ({"strategy_folds": True}, InvalidInputError, "strategy_folds must be an integer >= 1"),
     ],
 )
@@ -500,3 +505,43 @@ def test_pair_learning_strategies_are_cross_fitted_for_judged_training(small_cat
     assert sum(info[f"gain:{p}"] for p in only_tree) < sum(
         memorised[f"gain:{p}"] for p in only_tree
     )
+
+
+def test_one_cross_fit_serves_ranker_and_selector_training(small_catalog):
+    secret = Query("zqx wvu", id="s")
+    qs, qrels = [*QUERIES, secret], {**QRELS, "s": {"d6": 1}}
+    pairs = [(q.text, i) for q in qs for i, g in qrels[q.id].items() if g > 0]
+
+    def make() -> Engine:
+        tree = fit_strategy(
+            XRTreeStrategy(branching=2, max_leaf_size=2, beam_size=4), small_catalog, pairs
+        )
+        return Engine(
+            small_catalog, {"lexical": LexicalStrategy().fit(small_catalog), "xrtree": tree}, seed=0
+        )
+
+    engine = make()
+    fit = engine.cross_fit(qs, strategy_folds=3, seed=0)
+    assert fit.learners == ("xrtree",) and set(fit.fold_of.values()) == {0, 1, 2}
+    assert "_views" not in repr(fit)
+    # the shared copies give what cross-fitting inside each call gives
+    X1, y1, g1, _ = engine.training_set(qs, qrels, strategy_folds=fit)
+    X2, y2, g2, _ = engine.training_set(qs, qrels, strategy_folds=3, seed=0)
+    np.testing.assert_array_equal(X1, X2)
+    assert g1 == g2 and (y1 == y2).all()
+    engine.train_ranker(qs, qrels, strategy_folds=fit)
+    assert engine.train_selector(qs, qrels, strategy_folds=fit)["queries"] == len(qs)
+    # without a pair-learning strategy there is nothing to retrain
+    plain = Engine(small_catalog, {"lexical": LexicalStrategy().fit(small_catalog)}, seed=0)
+    assert plain.cross_fit(qs).learners == ()
+    # another engine over the same strategy objects may use it
+    twin = Engine(small_catalog, dict(engine.strategies), seed=1)
+    X3, _, _, _ = twin.training_set(qs, qrels, strategy_folds=fit)
+    np.testing.assert_array_equal(X3, X1)
+
+    with pytest.raises(InvalidInputError, match="CrossFit of other strategies"):
+        make().training_set(qs, qrels, strategy_folds=fit)
+    with pytest.raises(InvalidInputError, match="'pear' is not in the CrossFit"):
+        engine.train_selector([Query("pear", id="p")], {"p": {"d1": 1}}, strategy_folds=fit)
+    with pytest.raises(InvalidInputError, match="strategy_folds must be an integer >= 1"):
+        engine.cross_fit(qs, strategy_folds=0)

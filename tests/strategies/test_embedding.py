@@ -64,7 +64,7 @@ def test_direct_forward_matches_sentence_transformers_encode():
     ref = enc.model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
     np.testing.assert_allclose(enc.encode(texts), ref, atol=1e-5)  # 3 <= 4: direct forward
     np.testing.assert_allclose(enc.encode(texts[:1]), ref[:1], atol=1e-5)
-    five = texts + ["fruit", "bike"]  # more than batch_size: encode()
+    five = [*texts, "fruit", "bike"]  # more than batch_size: encode()
     np.testing.assert_allclose(enc.encode(five)[:3], ref, atol=1e-5)
 
 
