@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -639,6 +640,8 @@ class XRLinearModel:
         if not isinstance(topk, int) or topk < 1:
             raise InvalidInputError(f"topk must be an integer >= 1, got {topk!r}")
         beam = self.beam_size if beam_size is None else _check_beam(beam_size)
+        if X.shape[0] == 1:  # one query: no batch matrix product to share
+            return [self.beam_search(self.node_scores(X), topk=topk, beam_size=beam)]
         X_aug = _with_bias(sp.csr_matrix(X, dtype=np.float32))
         n = X_aug.shape[0]
         q_idx, nodes, scores = self._search(X_aug, chain.depth, beam, topk)
@@ -680,14 +683,23 @@ class XRLinearModel:
                 f"{getattr(X, 'shape', type(X).__name__)}"
             )
         X_aug = _with_bias(sp.csr_matrix(X, dtype=np.float32))
-        out: list[npt.NDArray[np.float32]] = []
-        for level in range(chain.depth):
-            s = self._transform(_one_row_scores(X_aug.indices, X_aug.data, self.weights_[level]))
-            if self.centroid_weight > 0 and self.centroids_:
-                cos = _one_row_scores(X_aug.indices, X_aug.data, self.centroids_[level])
-                s = (s * np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
-            out.append(s)
-        return tuple(out)
+        return tuple(
+            self._node_factor(level, lambda W: _one_row_scores(X_aug.indices, X_aug.data, W))
+            for level in range(chain.depth)
+        )
+
+    def _node_factor(
+        self, level: int, score: Callable[[sp.csr_matrix], npt.NDArray[np.float32]]
+    ) -> npt.NDArray[np.float32]:
+        """Return a level's node factors: transformed linear score times the centroid term.
+
+        ``score(W)`` returns the linear scores of the wanted nodes under weights ``W``.
+        """
+        factor = self._transform(score(self.weights_[level]))
+        if self.centroid_weight > 0 and self.centroids_:
+            cos = score(self.centroids_[level])
+            factor = (factor * np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
+        return factor
 
     def _check_node_scores(self, node_scores: NodeScores) -> ClusterChain:
         chain = self._chain()
@@ -804,10 +816,7 @@ class XRLinearModel:
             offs = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
             child = order[starts[rep] + offs]
             cq = q_idx[rep]
-            factor = self._transform(_rowwise_scores(X_aug, self.weights_[level], cq, child))
-            if self.centroid_weight > 0 and self.centroids_:
-                cos = _rowwise_scores(X_aug, self.centroids_[level], cq, child)
-                factor = (factor * np.maximum(cos, 1e-6) ** self.centroid_weight).astype(np.float32)
+            factor = self._node_factor(level, partial(_rowwise_scores, X_aug, q=cq, nodes=child))
             s = scores[rep] * factor
             keep = beam if level < n_levels - 1 else topk
             q_idx, nodes, scores = _top_per_query(cq, child, s, keep)
@@ -981,8 +990,6 @@ def _rowwise_scores(
     """Linear score of query ``q[i]`` for node ``nodes[i]``, for every pair."""
     if q.size == 0:
         return np.zeros(0, dtype=np.float32)
-    if X_aug.shape[0] == 1:  # serving one query: skip scipy's per-call overhead
-        return _one_row_scores(X_aug.indices, X_aug.data, W)[nodes]
     uq = np.unique(q)
     full = (X_aug[uq] @ W).toarray() if uq.size < X_aug.shape[0] else (X_aug @ W).toarray()
     return np.asarray(full[np.searchsorted(uq, q), nodes], dtype=np.float32)
