@@ -658,7 +658,7 @@ class Engine:
         """
         model = self.recall_model
         selection = pending.selection
-        if model is not None:
+        if model is not None and not self._memorised(pending.query.text):
             model.observe_gain(selection.index, gain)
         if (
             model is None
@@ -679,6 +679,15 @@ class Engine:
         with self._lock:
             order = self._order_rng.permutation(len(rewards)).tolist()
         self.selector.learn_all(selection.example, rewards, order=order)
+
+    def _memorised(self, text: str) -> bool:
+        """Whether a pair-learning strategy was trained on this query text.
+
+        Its plans' click gains are not tallied: a memorised query's items are found at
+        any depth, while the judged plan means (cross-fitted, see :meth:`cross_fit`)
+        and the held-out traffic are about queries the strategies have not learned.
+        """
+        return any(st.learns_from_pairs and st.trained_on(text) for st in self.strategies.values())
 
     def _predicted_recall(self, selection: Selection) -> np.ndarray | None:
         """Return the recall model's prediction for a request (None without one, or on failure)."""

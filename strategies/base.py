@@ -354,6 +354,35 @@ class Strategy(ABC):
             "without_queries applies to strategies with learns_from_pairs set"
         )
 
+    def trained_on(self, text: str) -> bool:
+        """Whether the fitted model learned from ``(query text, item)`` pairs of this query.
+
+        Such a query's items are found at any depth, so what the engine observes on it
+        (a click on a memorised query) says little about new queries. A strategy that
+        does not learn from pairs has learned from none: False.
+
+        Parameters
+        ----------
+        text : str
+            The query text, compared exactly.
+
+        Returns
+        -------
+        bool
+            True if the model in use was trained on pairs of ``text``.
+
+        Raises
+        ------
+        NotImplementedError
+            If the strategy learns from pairs but does not override this method.
+        """
+        if self.learns_from_pairs:
+            raise NotImplementedError(
+                f"strategy {self.name!r} ({type(self).__name__}) learns from query pairs "
+                "and must override trained_on"
+            )
+        return False
+
     # ------------------------------------------------------------- save/load
     def save(self, folder: str | Path) -> Path:
         """Save the fitted strategy to ``folder`` atomically.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ltrr.cache import LRUCache
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.types import Catalog, Context, Interaction, Query
@@ -107,9 +106,7 @@ class EmbeddingStrategy(Strategy):
         self.use_cache = use_cache
         self.show_progress = show_progress
         self._encoder: Encoder | None = None
-        self.query_cache_size = 1024
-        self._qcache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._qlock = threading.Lock()
+        self._qcache: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(1024)
         self.index_: VectorIndex | None = None
         self.vectors_: npt.NDArray[np.float32] | None = None
         self.fields_: list[str] | None = None
@@ -230,8 +227,16 @@ class EmbeddingStrategy(Strategy):
 
     def clear_query_cache(self) -> None:
         """Forget the cached query embeddings (e.g. before timing a run on new queries)."""
-        with self._qlock:
-            self._qcache.clear()
+        self._qcache.clear()
+
+    @property
+    def query_cache_size(self) -> int:
+        """Distinct query texts whose embeddings are kept in memory (default 1,024)."""
+        return self._qcache.maxsize
+
+    @query_cache_size.setter
+    def query_cache_size(self, value: int) -> None:
+        self._qcache.maxsize = value
 
     def encode_queries(self, queries: Sequence[Query]) -> npt.NDArray[np.float32]:
         """Embed query texts (the last ``query_cache_size`` distinct texts are kept in memory).
@@ -247,22 +252,13 @@ class EmbeddingStrategy(Strategy):
             Unit vectors.
         """
         texts = [q.text for q in queries]
-        out: list[npt.NDArray[np.float32] | None] = []
-        with self._qlock:
-            for t in texts:
-                v = self._qcache.get(t)
-                if v is not None:
-                    self._qcache.move_to_end(t)
-                out.append(v)
+        out = [self._qcache.get(t) for t in texts]
         missing = [i for i, v in enumerate(out) if v is None]
         if missing:
             new = self.encoder.encode([texts[i] for i in missing], use_cache=False)
-            with self._qlock:
-                for i, v in zip(missing, new):
-                    out[i] = v
-                    self._qcache[texts[i]] = v
-                    if len(self._qcache) > self.query_cache_size:
-                        self._qcache.popitem(last=False)
+            for i, v in zip(missing, new):
+                out[i] = v
+                self._qcache.put(texts[i], v)
         return np.stack([v for v in out if v is not None]) if out else np.empty((0, 0), np.float32)
 
     def _retrieve(

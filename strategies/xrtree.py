@@ -18,9 +18,8 @@ from __future__ import annotations
 import copy
 import math
 import re
-import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from ltrr.cache import LRUCache
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.types import (
@@ -350,11 +350,12 @@ class XRTreeStrategy(Strategy):
         self.featurizer_: TfidfFeaturizer | None = None
         self.train_seconds_: float = 0.0
         self._pairs: Counter[tuple[str, int]] = Counter()
+        # query texts of the pairs the model in use was trained on (pairs grow with
+        # engagements between refits)
+        self._trained_texts: frozenset[str] = frozenset()
         self._catalog_texts: list[list[str]] = []
-        self.query_cache_size = 32  # node scores take 4 bytes per tree node
         # query text -> (model, node scores); entries of a replaced model are ignored
-        self._qcache: OrderedDict[str, tuple[XRLinearModel, NodeScores]] = OrderedDict()
-        self._qlock = threading.Lock()
+        self._qcache: LRUCache[str, tuple[XRLinearModel, NodeScores]] = LRUCache(32)
 
     def get_params(self) -> dict[str, Any]:
         """Return the constructor parameters."""
@@ -457,6 +458,7 @@ class XRTreeStrategy(Strategy):
             n_threads=self.n_threads,
         ).train(X, Y, chain)
         self.model_, self.featurizer_ = model, featurizer
+        self._trained_texts = frozenset(t for t, _ in self._pairs)
         self.clear_query_cache()  # rows of the old vocabulary
         self.train_seconds_ = time.perf_counter() - start
 
@@ -497,11 +499,25 @@ class XRTreeStrategy(Strategy):
         drop = set(texts)
         twin = copy.copy(self)
         twin._pairs = Counter({(t, p): c for (t, p), c in self._pairs.items() if t not in drop})
-        twin._qcache = OrderedDict()
-        twin._qlock = threading.Lock()
+        twin._qcache = LRUCache(self._qcache.maxsize)
         twin._mask_cache = {}
         twin._train()
         return twin
+
+    def trained_on(self, text: str) -> bool:
+        """Whether the tree in use was trained on pairs of this query text.
+
+        Parameters
+        ----------
+        text : str
+            The query text, compared exactly (as stored in the pairs).
+
+        Returns
+        -------
+        bool
+            True if a judged or engaged pair of ``text`` was in the last training.
+        """
+        return text in self._trained_texts
 
     # --------------------------------------------------------------- retrieve
     def _parts(self) -> tuple[XRLinearModel, TfidfFeaturizer]:
@@ -561,23 +577,25 @@ class XRTreeStrategy(Strategy):
         and feature completion (:meth:`score_items`) both read them from this cache.
         """
         model, featurizer = self._parts()
-        with self._qlock:
-            entry = self._qcache.get(text)
-            if entry is not None and entry[0] is model:
-                self._qcache.move_to_end(text)
-                return entry[1]
+        entry = self._qcache.get(text)
+        if entry is not None and entry[0] is model:
+            return entry[1]
         scores = model.node_scores(featurizer.transform([text]))
-        with self._qlock:
-            self._qcache[text] = (model, scores)
-            self._qcache.move_to_end(text)
-            if len(self._qcache) > self.query_cache_size:
-                self._qcache.popitem(last=False)
+        self._qcache.put(text, (model, scores))
         return scores
 
     def clear_query_cache(self) -> None:
         """Forget the cached query node scores (e.g. before timing a run on new queries)."""
-        with self._qlock:
-            self._qcache.clear()
+        self._qcache.clear()
+
+    @property
+    def query_cache_size(self) -> int:
+        """Distinct query texts whose node scores are kept (default 32; 4 bytes per tree node)."""
+        return self._qcache.maxsize
+
+    @query_cache_size.setter
+    def query_cache_size(self, value: int) -> None:
+        self._qcache.maxsize = value
 
     # ----------------------------------------------------------------- update
     def update(self, interactions: Iterable[Interaction]) -> None:
@@ -627,6 +645,7 @@ class XRTreeStrategy(Strategy):
             {
                 "texts": self._catalog_texts,
                 "pairs": [[t, p, c] for (t, p), c in sorted(self._pairs.items())],
+                "trained_queries": sorted(self._trained_texts),
                 "train_seconds": self.train_seconds_,
             },
         )
@@ -655,7 +674,14 @@ class XRTreeStrategy(Strategy):
                 {(str(t), int(p)): int(c) for t, p, c in training["pairs"]}
             )
             seconds = float(training["train_seconds"])
-        except (KeyError, TypeError, ValueError) as exc:
+            trained = training.get("trained_queries")
+            if trained is None:  # saved before it was recorded: every pair was trained on
+                trained_texts = frozenset(t for t, _ in pairs)
+            elif isinstance(trained, list):
+                trained_texts = frozenset(str(t) for t in trained)
+            else:
+                raise TypeError(f"trained_queries is {type(trained).__name__}, not a list")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptModelError(
                 f"{str(folder / 'training.json')!r} is malformed: {exc!r}"
             ) from None
@@ -665,3 +691,4 @@ class XRTreeStrategy(Strategy):
             )
         self.model_, self.featurizer_ = model, featurizer
         self._catalog_texts, self._pairs, self.train_seconds_ = texts, pairs, seconds
+        self._trained_texts = trained_texts

@@ -507,6 +507,35 @@ def test_pair_learning_strategies_are_cross_fitted_for_judged_training(small_cat
     )
 
 
+def test_clicks_on_memorised_queries_do_not_move_plan_tallies(small_catalog):
+    # the judged plan means are cross-fitted (queries new to the tree); a click on a
+    # query the tree was trained on is found by any plan and must not flatten them
+    pairs = [(q.text, i) for q in QUERIES for i, g in QRELS[q.id].items() if g > 0]
+    tree = fit_strategy(
+        XRTreeStrategy(branching=2, max_leaf_size=2, beam_size=4), small_catalog, pairs
+    )
+    lexical = LexicalStrategy().fit(small_catalog)
+    engine = Engine(small_catalog, {"lexical": lexical, "xrtree": tree}, seed=0)
+    engine.train_selector(QUERIES, QRELS, strategy_folds=3)
+    model = engine.recall_model
+    n_learned = engine.selector.n_learned_
+    r = engine.search(QUERIES[0].text, k=5)
+    engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])
+    assert model.online_count_.sum() == 0
+    assert engine.selector.n_learned_ > n_learned  # the selector still learns
+    new = "red apple dessert"
+    assert not tree.trained_on(new)
+    r = engine.search(new, k=5)
+    engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])
+    assert model.online_count_.sum() == 1
+    # without a pair-learning strategy every click is tallied
+    plain = Engine(small_catalog, {"lexical": lexical}, seed=0)
+    plain.train_selector(QUERIES, QRELS)
+    r = plain.search(QUERIES[0].text, k=5)
+    plain.feedback(r.request_id, [click(r.items[0].item_id, 1)])
+    assert plain.recall_model.online_count_.sum() == 1
+
+
 def test_one_cross_fit_serves_ranker_and_selector_training(small_catalog):
     secret = Query("zqx wvu", id="s")
     qs, qrels = [*QUERIES, secret], {**QRELS, "s": {"d6": 1}}

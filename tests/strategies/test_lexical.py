@@ -107,6 +107,16 @@ def test_without_queries_needs_a_pair_learner(small_catalog):
         LexicalStrategy().fit(small_catalog).without_queries(["apple"])
 
 
+def test_trained_on_is_false_without_pairs_and_required_of_pair_learners(small_catalog):
+    assert LexicalStrategy().fit(small_catalog).trained_on("apple") is False
+
+    class PairLexical(LexicalStrategy):
+        learns_from_pairs = True
+
+    with pytest.raises(NotImplementedError, match="learns from query pairs and must override"):
+        PairLexical().fit(small_catalog).trained_on("apple")
+
+
 def test_popularity_prior_breaks_ties():
     items = [
         Item("rare", {"title": "blue song"}, popularity=1),

@@ -193,6 +193,43 @@ def test_score_items_equals_exhaustive_beam_scores():
         s.score_items(q, [99])
 
 
+def test_trained_on_names_the_queries_of_the_tree_in_use(tmp_path):
+    s = XRTreeStrategy(branching=2, max_leaf_size=2).fit(make_small_catalog(), [("pudding", "d1")])
+    assert s.trained_on("pudding")
+    assert not s.trained_on("Pudding") and not s.trained_on("apple")  # exact text only
+    # an engagement is a pair for the next refit, not yet for the tree in use
+    s.update([Interaction("custard", "d1", EngagementKind.CLICK)])
+    assert s.n_pairs == 2 and not s.trained_on("custard")
+    s.save(tmp_path / "x")
+    back = load_strategy(tmp_path / "x")
+    assert back.trained_on("pudding") and not back.trained_on("custard")
+    assert s.refit().trained_on("custard")
+    assert not s.without_queries(["pudding"]).trained_on("pudding")
+    assert s.trained_on("pudding")
+
+
+def test_trained_queries_in_old_or_corrupt_files(tmp_path):
+    import json
+
+    s = XRTreeStrategy(branching=2, max_leaf_size=2).fit(make_small_catalog(), [("pudding", "d1")])
+    s.update([Interaction("custard", "d1", EngagementKind.CLICK)])
+    s.save(tmp_path / "x")
+    path = tmp_path / "x" / "training.json"
+    training = json.loads(path.read_text())
+    # files saved before the trained queries were recorded: every stored pair counts
+    path.write_text(json.dumps({k: v for k, v in training.items() if k != "trained_queries"}))
+    old = load_strategy(tmp_path / "x")
+    assert old.trained_on("pudding") and old.trained_on("custard")
+    path.write_text(json.dumps({**training, "trained_queries": "pudding"}))
+    with pytest.raises(
+        CorruptModelError, match=r"training\.json.*malformed.*trained_queries is str"
+    ):
+        load_strategy(tmp_path / "x")
+    path.write_text(json.dumps([1, 2]))
+    with pytest.raises(CorruptModelError, match=r"training\.json.*malformed"):
+        load_strategy(tmp_path / "x")
+
+
 def test_without_queries_forgets_only_those_pairs():
     catalog = Catalog(
         [
