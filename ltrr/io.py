@@ -13,7 +13,14 @@ from typing import Any
 
 from ltrr.errors import CorruptModelError
 
-__all__ = ["atomic_dir", "atomic_write_bytes", "atomic_write_json", "read_header", "read_json"]
+__all__ = [
+    "atomic_dir",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "read_header",
+    "read_json",
+    "write_header",
+]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -88,6 +95,38 @@ def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CorruptModelError(f"{what} {str(p)!r} is not valid JSON: {exc}") from None
+
+
+def write_header(
+    path: str | os.PathLike[str],
+    *,
+    fmt: str,
+    version: int,
+    cls_name: str,
+    params: dict[str, Any],
+    **extra: Any,
+) -> None:
+    """Write a saved model's JSON header atomically (what :func:`read_header` checks).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The header file (e.g. ``params.json``).
+    fmt : str
+        Its ``"format"``.
+    version : int
+        Its ``"format_version"``.
+    cls_name : str
+        The saved object's class name, ``"class"``.
+    params : dict
+        The constructor parameters, ``"params"``.
+    **extra
+        Further JSON-serialisable fields, written after these.
+    """
+    atomic_write_json(
+        path,
+        {"format": fmt, "format_version": version, "class": cls_name, "params": params, **extra},
+    )
 
 
 def read_header(

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_dir, atomic_write_json, read_json
+from ltrr.io import atomic_dir, atomic_write_json, read_json, write_header
 from ltrr.types import (
     Candidate,
     Catalog,
@@ -403,16 +403,14 @@ class Strategy(ABC):
         """
         ids = self._ids()
         with atomic_dir(folder) as tmp:
-            atomic_write_json(
+            write_header(
                 tmp / PARAMS_FILE,
-                {
-                    "format": FORMAT,
-                    "format_version": FORMAT_VERSION,
-                    "class": type(self).__name__,
-                    "kind": self.kind,
-                    "name": self.name,
-                    "params": self.get_params(),
-                },
+                fmt=FORMAT,
+                version=FORMAT_VERSION,
+                cls_name=type(self).__name__,
+                params=self.get_params(),
+                kind=self.kind,
+                name=self.name,
             )
             atomic_write_json(
                 tmp / "items.json",

@@ -77,7 +77,7 @@ from ltrr.errors import (
     NotFittedError,
     UnknownNameError,
 )
-from ltrr.io import atomic_dir, atomic_write_json, read_header, read_json
+from ltrr.io import atomic_dir, atomic_write_json, read_header, read_json, write_header
 from ltrr.types import MAX_QUERY_CHARS, check_k
 from strategies.xlinear import (
     ClusterChain,
@@ -992,18 +992,16 @@ class QueryCompleter:
         """
         model, featurizer = self._parts()
         with atomic_dir(folder) as tmp:
-            atomic_write_json(
+            write_header(
                 tmp / "params.json",
-                {
-                    "format": FORMAT,
-                    "format_version": FORMAT_VERSION,
-                    "class": type(self).__name__,
-                    "params": self.get_params(),
-                    "n_labels": len(self.labels_),
-                    "n_inputs": self.n_inputs_,
-                    "n_pairs": self.n_pairs_,
-                    "train_seconds": self.train_seconds_,
-                },
+                fmt=FORMAT,
+                version=FORMAT_VERSION,
+                cls_name=type(self).__name__,
+                params=self.get_params(),
+                n_labels=len(self.labels_),
+                n_inputs=self.n_inputs_,
+                n_pairs=self.n_pairs_,
+                train_seconds=self.train_seconds_,
             )
             atomic_write_json(
                 tmp / "labels.json",

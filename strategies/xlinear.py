@@ -40,7 +40,7 @@ from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_dir, atomic_write_json, read_header
+from ltrr.io import atomic_dir, read_header, write_header
 
 __all__ = [
     "POST_PROCESSORS",
@@ -855,16 +855,14 @@ class XRLinearModel:
         """
         chain = self._chain()
         with atomic_dir(folder) as tmp:
-            atomic_write_json(
+            write_header(
                 tmp / "params.json",
-                {
-                    "format": FORMAT,
-                    "format_version": FORMAT_VERSION,
-                    "class": type(self).__name__,
-                    "params": self.get_params(),
-                    "n_features": self.n_features_,
-                    "depth": chain.depth,
-                },
+                fmt=FORMAT,
+                version=FORMAT_VERSION,
+                cls_name=type(self).__name__,
+                params=self.get_params(),
+                n_features=self.n_features_,
+                depth=chain.depth,
             )
             np.savez(tmp / "chain.npz", *chain.parents)
             for level, W in enumerate(self.weights_):
