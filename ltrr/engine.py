@@ -563,7 +563,11 @@ class Engine:
         """Record engagements with a response and update the online learners.
 
         The bandit learns once per request, on its first feedback; later feedback
-        for the same request is logged but does not update it again.
+        for the same request is logged but does not update it again. Feedback on a
+        query a pair-learning strategy was trained on (:meth:`Strategy.trained_on
+        <strategies.base.Strategy.trained_on>`) updates the selector but neither the
+        plans' click tallies nor the strategies' hit rates: a memorised query's items
+        are found at any depth, and both describe how plans do on new queries.
 
         Parameters
         ----------
@@ -627,10 +631,11 @@ class Engine:
                 "duplicate feedback for request %s: logged, learners not updated again", request_id
             )
             return FeedbackResult(request_id, reward, False, ignored)
-        self._learn_selector(pending, gain, reward, recall)
+        memorised = self._memorised(pending.query.text)
+        self._learn_selector(pending, gain, reward, recall, memorised=memorised)
         engaged = {e.item_id for e in valid if e.kind in POSITIVE_ENGAGEMENTS}
         self.stats.saw(pending.query)
-        if engaged:
+        if engaged and not memorised:
             self.stats.observe(
                 pending.query,
                 {s: bool(items & engaged) for s, items in pending.pool_by_strategy.items()},
@@ -649,7 +654,13 @@ class Engine:
         return FeedbackResult(request_id, reward, True, ignored)
 
     def _learn_selector(
-        self, pending: _Pending, gain: float, reward: float, recall: np.ndarray | None
+        self,
+        pending: _Pending,
+        gain: float,
+        reward: float,
+        recall: np.ndarray | None,
+        *,
+        memorised: bool = False,
     ) -> None:
         """Update the selector with a request's reward (see ``online_update``).
 
@@ -658,7 +669,7 @@ class Engine:
         """
         model = self.recall_model
         selection = pending.selection
-        if model is not None and not self._memorised(pending.query.text):
+        if model is not None and not memorised:
             model.observe_gain(selection.index, gain)
         if (
             model is None

@@ -507,7 +507,7 @@ def test_pair_learning_strategies_are_cross_fitted_for_judged_training(small_cat
     )
 
 
-def test_clicks_on_memorised_queries_do_not_move_plan_tallies(small_catalog):
+def test_clicks_on_memorised_queries_do_not_move_plan_tallies_or_hit_rates(small_catalog):
     # the judged plan means are cross-fitted (queries new to the tree); a click on a
     # query the tree was trained on is found by any plan and must not flatten them
     pairs = [(q.text, i) for q in QUERIES for i, g in QRELS[q.id].items() if g > 0]
@@ -519,15 +519,20 @@ def test_clicks_on_memorised_queries_do_not_move_plan_tallies(small_catalog):
     engine.train_selector(QUERIES, QRELS, strategy_folds=3)
     model = engine.recall_model
     n_learned = engine.selector.n_learned_
+    prior = engine.stats.history(Query("anything"), ["lexical", "xrtree"])
     r = engine.search(QUERIES[0].text, k=5)
     engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])
     assert model.online_count_.sum() == 0
+    # nor the strategies' hit rates, which every request's plan features read
+    assert engine.stats.history(Query("anything"), ["lexical", "xrtree"]) == prior
+    assert engine.stats.seen(QUERIES[0]) == 1  # the request itself is counted
     assert engine.selector.n_learned_ > n_learned  # the selector still learns
     new = "red apple dessert"
     assert not tree.trained_on(new)
     r = engine.search(new, k=5)
     engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])
     assert model.online_count_.sum() == 1
+    assert engine.stats.history(Query("anything"), ["lexical", "xrtree"]) != prior
     # without a pair-learning strategy every click is tallied
     plain = Engine(small_catalog, {"lexical": lexical}, seed=0)
     plain.train_selector(QUERIES, QRELS)
