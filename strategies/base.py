@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from ltrr.cache import LRUCache
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_dir, atomic_write_json, read_json, write_header
 from ltrr.types import (
@@ -34,6 +35,7 @@ __all__ = [
     "PARAMS_FILE",
     "PROBE_DEPTH",
     "SOURCE_TYPES",
+    "QueryCacheMixin",
     "Strategy",
     "check_k",
     "coerce_query",
@@ -495,6 +497,30 @@ class Strategy(ABC):
     @abstractmethod
     def _load_state(self, folder: Path, n_items: int) -> None:
         """Read the index written by :meth:`_save_state`; check it covers ``n_items``."""
+
+
+class QueryCacheMixin:
+    """Per-query-text results kept for the last :attr:`query_cache_size` texts.
+
+    For strategies whose query work is worth keeping between calls (a query's
+    embedding, an XR-tree's node scores): one request asks for them several times
+    (signals, retrieval, feature completion). The class sets ``_qcache``.
+    """
+
+    _qcache: LRUCache[str, Any]
+
+    @property
+    def query_cache_size(self) -> int:
+        """Distinct query texts whose results are kept."""
+        return self._qcache.maxsize
+
+    @query_cache_size.setter
+    def query_cache_size(self, value: int) -> None:
+        self._qcache.maxsize = value
+
+    def clear_query_cache(self) -> None:
+        """Forget the cached query results (e.g. before timing a run on new queries)."""
+        self._qcache.clear()
 
 
 def read_params(folder: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from strategies.ann import ExactIndex, HNSWIndex, VectorIndex, make_index
 from strategies.base import (
     PROBE_DEPTH,
     IndexArray,
+    QueryCacheMixin,
     ScoreArray,
     Strategy,
     coerce_query,
@@ -29,7 +30,7 @@ __all__ = ["EmbeddingStrategy"]
 
 
 @register_strategy
-class EmbeddingStrategy(Strategy):
+class EmbeddingStrategy(QueryCacheMixin, Strategy):
     """Sentence-embedding retrieval with an HNSW index (or its exact twin).
 
     Parameters
@@ -106,6 +107,7 @@ class EmbeddingStrategy(Strategy):
         self.use_cache = use_cache
         self.show_progress = show_progress
         self._encoder: Encoder | None = None
+        # query text -> unit vector (query_cache_size, default 1,024)
         self._qcache: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(1024)
         self.index_: VectorIndex | None = None
         self.vectors_: npt.NDArray[np.float32] | None = None
@@ -224,19 +226,6 @@ class EmbeddingStrategy(Strategy):
         if len(scores) == 0:
             return {}
         return {"top": float(scores[0])} | rank_gaps(scores)
-
-    def clear_query_cache(self) -> None:
-        """Forget the cached query embeddings (e.g. before timing a run on new queries)."""
-        self._qcache.clear()
-
-    @property
-    def query_cache_size(self) -> int:
-        """Distinct query texts whose embeddings are kept in memory (default 1,024)."""
-        return self._qcache.maxsize
-
-    @query_cache_size.setter
-    def query_cache_size(self, value: int) -> None:
-        self._qcache.maxsize = value
 
     def encode_queries(self, queries: Sequence[Query]) -> npt.NDArray[np.float32]:
         """Embed query texts (the last ``query_cache_size`` distinct texts are kept in memory).

@@ -41,7 +41,7 @@ from ltrr.types import (
     Query,
     coerce_query,
 )
-from strategies.base import IndexArray, ScoreArray, Strategy
+from strategies.base import IndexArray, QueryCacheMixin, ScoreArray, Strategy
 from strategies.registry import register_strategy
 from strategies.xlinear import (
     NodeScores,
@@ -257,7 +257,7 @@ class TfidfFeaturizer:
 
 
 @register_strategy
-class XRTreeStrategy(Strategy):
+class XRTreeStrategy(QueryCacheMixin, Strategy):
     """PECOS-style XR-Linear tree retriever learned from ``query -> item`` pairs.
 
     Parameters
@@ -355,6 +355,7 @@ class XRTreeStrategy(Strategy):
         self._trained_texts: frozenset[str] = frozenset()
         self._catalog_texts: list[list[str]] = []
         # query text -> (model, node scores); entries of a replaced model are ignored
+        # (query_cache_size, default 32: node scores take 4 bytes per tree node)
         self._qcache: LRUCache[str, tuple[XRLinearModel, NodeScores]] = LRUCache(32)
 
     def get_params(self) -> dict[str, Any]:
@@ -583,19 +584,6 @@ class XRTreeStrategy(Strategy):
         scores = model.node_scores(featurizer.transform([text]))
         self._qcache.put(text, (model, scores))
         return scores
-
-    def clear_query_cache(self) -> None:
-        """Forget the cached query node scores (e.g. before timing a run on new queries)."""
-        self._qcache.clear()
-
-    @property
-    def query_cache_size(self) -> int:
-        """Distinct query texts whose node scores are kept (default 32; 4 bytes per tree node)."""
-        return self._qcache.maxsize
-
-    @query_cache_size.setter
-    def query_cache_size(self, value: int) -> None:
-        self._qcache.maxsize = value
 
     # ----------------------------------------------------------------- update
     def update(self, interactions: Iterable[Interaction]) -> None:

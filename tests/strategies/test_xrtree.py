@@ -252,3 +252,17 @@ def test_without_queries_forgets_only_those_pairs():
     assert "three" in taught.featurizer_.word_vocab_
     with pytest.raises(NotFittedError, match="not fitted"):
         XRTreeStrategy().without_queries(["q"])
+
+
+def test_query_cache_keeps_the_last_texts():
+    s = small()
+    assert s.query_cache_size == 32
+    s.query_cache_size = 1
+    first = s.retrieve("apple", k=2)
+    s.retrieve("red car", k=2)
+    assert len(s._qcache) == 1
+    assert s.retrieve("apple", k=2).item_ids == first.item_ids  # recomputed, same answer
+    s.clear_query_cache()
+    assert len(s._qcache) == 0
+    with pytest.raises(InvalidInputError, match="maxsize must be an integer >= 0, got -1"):
+        s.query_cache_size = -1
