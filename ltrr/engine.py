@@ -694,9 +694,10 @@ class Engine:
     def _memorised(self, text: str) -> bool:
         """Whether a pair-learning strategy was trained on this query text.
 
-        Its plans' click gains are not tallied: a memorised query's items are found at
-        any depth, while the judged plan means (cross-fitted, see :meth:`cross_fit`)
-        and the held-out traffic are about queries the strategies have not learned.
+        Its feedback updates neither the plans' click tallies nor the strategies' hit
+        rates: a memorised query's items are found at any depth, while the judged plan
+        means (cross-fitted, see :meth:`cross_fit`) and new traffic are about queries
+        the strategies have not learned.
         """
         return any(st.learns_from_pairs and st.trained_on(text) for st in self.strategies.values())
 
