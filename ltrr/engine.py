@@ -699,7 +699,10 @@ class Engine:
         means (cross-fitted, see :meth:`cross_fit`) and new traffic are about queries
         the strategies have not learned.
         """
-        return any(st.learns_from_pairs and st.trained_on(text) for st in self.strategies.values())
+        return any(
+            getattr(st, "learns_from_pairs", False) and st.trained_on(text)
+            for st in self.strategies.values()
+        )
 
     def _predicted_recall(self, selection: Selection) -> np.ndarray | None:
         """Return the recall model's prediction for a request (None without one, or on failure)."""
