@@ -840,13 +840,9 @@ class Engine:
         InvalidInputError
             If ``strategy_folds`` is not an integer >= 1.
         """
-        if (
-            isinstance(strategy_folds, bool)
-            or not isinstance(strategy_folds, int)
-            or strategy_folds < 1
-        ):
+        if not _is_fold_count(strategy_folds):
             raise InvalidInputError(
-                f"strategy_folds must be an integer >= 1 or a CrossFit, got {strategy_folds!r}"
+                f"strategy_folds must be an integer >= 1, got {strategy_folds!r}"
             )
         learners = tuple(n for n, st in self.strategies.items() if st.learns_from_pairs)
         texts = sorted({q.text for q in queries})
@@ -882,6 +878,10 @@ class Engine:
         self, queries: Sequence[Query], strategy_folds: int | CrossFit, seed: int
     ) -> list[_View]:
         """Return, per query, strategies and a featurizer that never learned from its text."""
+        if not isinstance(strategy_folds, CrossFit) and not _is_fold_count(strategy_folds):
+            raise InvalidInputError(
+                f"strategy_folds must be an integer >= 1 or a CrossFit, got {strategy_folds!r}"
+            )
         fit = (
             strategy_folds
             if isinstance(strategy_folds, CrossFit)
@@ -1354,6 +1354,11 @@ class Engine:
         engine.stats = PerformanceStats.from_dict(state["stats"])
         engine.users = UserHistory.from_dict(state["users"])
         return engine
+
+
+def _is_fold_count(value: object) -> bool:
+    """Whether ``value`` is an integer >= 1 (a number of cross-fitting folds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _judgements_of(

@@ -204,8 +204,9 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
 
         Encodes the query (kept in the query cache, which the ranker's completed
         similarity features read anyway) and looks up its
-        :data:`~strategies.base.PROBE_DEPTH` nearest items; their similarities say how clearly the query lands in the
-        catalog. The probed items are not candidates: they enter no pool.
+        :data:`~strategies.base.PROBE_DEPTH` nearest items; their similarities say
+        how clearly the query lands in the catalog. The probed items are not
+        candidates: they enter no pool.
 
         Parameters
         ----------
