@@ -7,6 +7,7 @@ fix the input without reading the source.
 from __future__ import annotations
 
 __all__ = [
+    "CapabilityError",
     "CorruptModelError",
     "DataError",
     "DataNotFoundError",
@@ -53,3 +54,7 @@ class CorruptModelError(LtrrError):
 
 class NotFittedError(LtrrError, RuntimeError):
     """A model was used before ``fit`` (or ``load``)."""
+
+
+class CapabilityError(LtrrError, NotImplementedError):
+    """A strategy was asked for an optional capability it does not declare."""

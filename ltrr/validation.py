@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any, cast
 
 from ltrr.errors import InvalidInputError
 
@@ -96,16 +97,13 @@ def check_int(
     InvalidInputError
         If ``value`` is not an integer (``bool`` included) or is out of range.
     """
-    if (
-        not is_int(value)
-        or (low is not None and int(value) < low)  # type: ignore[call-overload]
-        or (high is not None and int(value) > high)  # type: ignore[call-overload]
-    ):
+    v: Any = value
+    if not is_int(v) or (low is not None and int(v) < low) or (high is not None and int(v) > high):
         expected = _range_text(low, high)
         raise InvalidInputError(
             f"{name} must be an integer{' ' + expected if expected else ''}, got {value!r}"
         )
-    return int(value)  # type: ignore[call-overload]
+    return int(v)
 
 
 def check_real(
@@ -147,7 +145,7 @@ def check_real(
     message = f"{name} must be a {qualifier}{' ' + expected if expected else ''}, got {value!r}"
     if not is_real(value):
         raise InvalidInputError(f"{message} of type {type(value).__name__}")
-    number = float(value)  # type: ignore[arg-type]
+    number = float(cast(Any, value))
     if math.isnan(number) or (finite and not math.isfinite(number)):
         raise InvalidInputError(message)
     if not low <= number <= high:

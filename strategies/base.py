@@ -17,8 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.cache import LRUCache
-from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
+from ltrr.errors import CapabilityError, CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_dir, atomic_write_json, read_json, write_header
+from ltrr.registry import FORMAT, FORMAT_VERSION, PARAMS_FILE, read_params
+from ltrr.strategy import Capability
 from ltrr.types import (
     Candidate,
     Catalog,
@@ -32,7 +34,6 @@ from ltrr.types import (
 )
 
 __all__ = [
-    "PARAMS_FILE",
     "PROBE_DEPTH",
     "SOURCE_TYPES",
     "QueryCacheMixin",
@@ -42,11 +43,6 @@ __all__ = [
     "rank_gaps",
 ]
 
-#: Name of the parameter file in a saved strategy folder.
-PARAMS_FILE = "params.json"
-#: Format marker and version written into ``params.json``.
-FORMAT = "ltrr.strategy"
-FORMAT_VERSION = 1
 #: Kinds of retrieval source, used as action features by the selector.
 SOURCE_TYPES = ("lexical", "embedding", "tree", "memory")
 
@@ -76,6 +72,22 @@ def rank_gaps(scores: Sequence[float] | npt.NDArray[np.floating[Any]]) -> dict[s
 
 S = TypeVar("S", bound="Strategy")
 
+#: The method each optional capability requires a subclass to implement.
+_CAPABILITY_METHODS = {
+    Capability.QUERY_SIGNALS: ("query_signals",),
+    Capability.PREPARE_QUERY: ("prepare_query",),
+    Capability.SCORE_ITEMS: ("score_items",),
+    Capability.LEARNS_FROM_PAIRS: ("without_queries", "trained_on"),
+}
+
+
+def _class_attr(cls: type, name: str) -> object:
+    """Return the attribute ``name`` as the class's method resolution order finds it."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    raise AttributeError(f"{cls.__name__} has no attribute {name!r}")
+
 IndexArray = npt.NDArray[np.int64]
 ScoreArray = npt.NDArray[np.float32]
 
@@ -100,12 +112,28 @@ class Strategy(ABC):
     kind: ClassVar[str] = ""
     #: One of :data:`SOURCE_TYPES`.
     source_type: ClassVar[str] = ""
-    #: Whether the engine should pass every feedback's impressions and engagements to
-    #: :meth:`update` as they arrive (strategies that learn online, like the memory index).
-    learns_online: ClassVar[bool] = False
-    #: Whether :meth:`fit` takes ``(query text, item id)`` training pairs after the catalog
-    #: (strategies that learn from judgements or engagements, like the XR-tree).
-    learns_from_pairs: ClassVar[bool] = False
+    #: What the strategy can do beyond ``retrieve`` (:class:`~ltrr.strategy.Capability`);
+    #: a subclass declares each capability whose method it implements.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for cap, methods in _CAPABILITY_METHODS.items():
+            for method in methods:
+                if cap in cls.capabilities and _class_attr(cls, method) is _class_attr(Strategy, method):
+                    raise TypeError(
+                        f"{cls.__name__} declares {cap} but does not implement {method}()"
+                    )
+
+    @property
+    def learns_online(self) -> bool:
+        """Whether feedback changes what it retrieves (:attr:`Capability.LEARNS_ONLINE`)."""
+        return Capability.LEARNS_ONLINE in self.capabilities
+
+    @property
+    def learns_from_pairs(self) -> bool:
+        """Whether ``fit`` takes training pairs (:attr:`Capability.LEARNS_FROM_PAIRS`)."""
+        return Capability.LEARNS_FROM_PAIRS in self.capabilities
 
     def __init__(self, *, name: str | None = None) -> None:
         self.name = name or self.kind
@@ -317,6 +345,70 @@ class Strategy(ABC):
                 self._mask_cache[key] = mask
         return mask
 
+    # ------------------------------------------------------ optional capabilities
+    def _unsupported(self, capability: Capability) -> CapabilityError:
+        return CapabilityError(
+            f"strategy {self.name!r} ({type(self).__name__}) does not declare {capability}; "
+            f"its capabilities are {sorted(c.value for c in self.capabilities)}"
+        )
+
+    def query_signals(self, query: Query | str) -> dict[str, float]:
+        """Return query-understanding signals (:attr:`Capability.QUERY_SIGNALS`).
+
+        Parameters
+        ----------
+        query : Query or str
+            The query.
+
+        Returns
+        -------
+        dict of str to float
+            Signals by name.
+
+        Raises
+        ------
+        CapabilityError
+            If the strategy does not declare the capability.
+        """
+        raise self._unsupported(Capability.QUERY_SIGNALS)
+
+    def prepare_query(self, query: Query) -> None:
+        """Cache the query's representation (:attr:`Capability.PREPARE_QUERY`).
+
+        Parameters
+        ----------
+        query : Query
+            The query.
+
+        Raises
+        ------
+        CapabilityError
+            If the strategy does not declare the capability.
+        """
+        raise self._unsupported(Capability.PREPARE_QUERY)
+
+    def score_items(self, query: Query | str, positions: npt.ArrayLike) -> ScoreArray:
+        """Score catalog items against the query (:attr:`Capability.SCORE_ITEMS`).
+
+        Parameters
+        ----------
+        query : Query or str
+            The query.
+        positions : array-like of int
+            0-based catalog positions.
+
+        Returns
+        -------
+        numpy.ndarray of float32
+            One score per position.
+
+        Raises
+        ------
+        CapabilityError
+            If the strategy does not declare the capability.
+        """
+        raise self._unsupported(Capability.SCORE_ITEMS)
+
     # ----------------------------------------------------------------- update
     @abstractmethod
     def update(self, interactions: Iterable[Interaction]) -> None:
@@ -348,12 +440,12 @@ class Strategy(ABC):
 
         Raises
         ------
-        NotImplementedError
+        CapabilityError
             If the strategy does not learn from query pairs (nothing to leave out).
         """
-        raise NotImplementedError(
+        raise CapabilityError(
             f"strategy {self.name!r} ({type(self).__name__}) does not learn from query pairs; "
-            "without_queries applies to strategies with learns_from_pairs set"
+            "without_queries applies to strategies that declare Capability.LEARNS_FROM_PAIRS"
         )
 
     def trained_on(self, text: str) -> bool:
@@ -375,11 +467,11 @@ class Strategy(ABC):
 
         Raises
         ------
-        NotImplementedError
+        CapabilityError
             If the strategy learns from pairs but does not override this method.
         """
         if self.learns_from_pairs:
-            raise NotImplementedError(
+            raise CapabilityError(
                 f"strategy {self.name!r} ({type(self).__name__}) learns from query pairs "
                 "and must override trained_on"
             )
@@ -522,34 +614,3 @@ class QueryCacheMixin:
         """Forget the cached query results (e.g. before timing a run on new queries)."""
         self._qcache.clear()
 
-
-def read_params(folder: Path) -> dict[str, Any]:
-    """Read and check a saved strategy's ``params.json``.
-
-    Parameters
-    ----------
-    folder : Path
-        The saved strategy folder.
-
-    Returns
-    -------
-    dict
-        The parsed parameters record.
-    """
-    meta = read_json(folder / PARAMS_FILE, what="strategy parameter file")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CorruptModelError(
-            f"{str(folder / PARAMS_FILE)!r} is not an ltrr strategy parameter file "
-            f"(expected 'format': {FORMAT!r})"
-        )
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CorruptModelError(
-            f"{str(folder / PARAMS_FILE)!r} has format_version {meta.get('format_version')!r}; "
-            f"this ltrr reads version {FORMAT_VERSION}"
-        )
-    for key in ("class", "name", "params"):
-        if key not in meta:
-            raise CorruptModelError(f"{str(folder / PARAMS_FILE)!r} lacks the key {key!r}")
-    if not isinstance(meta["params"], dict):
-        raise CorruptModelError(f"{str(folder / PARAMS_FILE)!r}: 'params' must be an object")
-    return meta

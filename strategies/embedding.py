@@ -12,6 +12,8 @@ import numpy.typing as npt
 from ltrr.cache import LRUCache
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.io import atomic_write_json, read_json
+from ltrr.registry import register_strategy
+from ltrr.strategy import Capability
 from ltrr.types import Catalog, Context, Interaction, Query
 from strategies.ann import ExactIndex, HNSWIndex, VectorIndex, make_index
 from strategies.base import (
@@ -24,7 +26,6 @@ from strategies.base import (
     rank_gaps,
 )
 from strategies.encoder import Encoder
-from strategies.registry import register_strategy
 
 __all__ = ["EmbeddingStrategy"]
 
@@ -65,6 +66,7 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
 
     kind = "embedding"
     source_type = "embedding"
+    capabilities = frozenset({Capability.QUERY_SIGNALS, Capability.PREPARE_QUERY, Capability.SCORE_ITEMS})
 
     def __init__(
         self,

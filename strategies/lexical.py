@@ -20,6 +20,8 @@ import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
+from ltrr.registry import register_strategy
+from ltrr.strategy import Capability
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Interaction, Query
 from strategies.base import (
@@ -30,7 +32,6 @@ from strategies.base import (
     coerce_query,
     rank_gaps,
 )
-from strategies.registry import register_strategy
 
 __all__ = ["BACKENDS", "VARIANTS", "LexicalStrategy"]
 
@@ -123,6 +124,7 @@ class LexicalStrategy(Strategy):
 
     kind = "lexical"
     source_type = "lexical"
+    capabilities = frozenset({Capability.QUERY_SIGNALS, Capability.SCORE_ITEMS})
 
     def __init__(
         self,

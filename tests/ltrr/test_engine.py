@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 
 from ltrr.engine import Engine, RewardConfig
+from ltrr.engine.judged import held_out_views, judged_plan_rewards_in
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
+from ltrr.registry import fit_strategy
 from ltrr.selection import PlanSelector, default_plans
+from ltrr.strategy import Capability
 from ltrr.types import Context, Engagement, EngagementKind, Query
 from strategies import LexicalStrategy, XRTreeStrategy
-from strategies.registry import fit_strategy
 
 QUERIES = [
     Query("apple", id="q1"),
@@ -238,7 +240,7 @@ def test_ranker_trains_from_the_event_log_with_positions(engine, tmp_path):
 class _Recorder(LexicalStrategy):
     """A lexical strategy that records what the engine teaches it online."""
 
-    learns_online = True
+    capabilities = LexicalStrategy.capabilities | {Capability.LEARNS_ONLINE}
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -305,7 +307,7 @@ def test_train_selector_learns_every_plan_and_the_recall_model(engine, small_cat
     engine.reward_config = RewardConfig(cost_per_candidate=0.0, recall_weight=1.0)
     r = engine.search("apple", k=5)
     chosen = [p.id for p in engine.selector.plans].index(r.plan)
-    expected = engine.recall_model.predict(engine._pending[r.request_id].selection.example)[chosen]
+    expected = engine.recall_model.predict(engine.pending(r.request_id).selection.example)[chosen]
     out = engine.feedback(r.request_id, [])
     assert out.reward == pytest.approx(expected, abs=1e-6)
     # saved and loaded with the engine, checksummed like the rest
@@ -359,7 +361,7 @@ def test_imputed_rewards_are_expected_gain_plus_recall_minus_cost(engine, weight
 
     engine.selector._vw = Recording()
     r = engine.search("apple", k=5)
-    example = engine._pending[r.request_id].selection.example
+    example = engine.pending(r.request_id).selection.example
     recall = model.predict(example)
     out = engine.feedback(r.request_id, [click(r.items[0].item_id, 1)])  # gain 1
     expected = model.expected_gain()  # after the click was tallied
@@ -483,20 +485,20 @@ def test_pair_learning_strategies_are_cross_fitted_for_judged_training(small_cat
     engine = Engine(small_catalog, {"lexical": lexical, "xrtree": tree}, seed=0)
     assert tree.retrieve(secret, k=1).item_ids == ["d6"]
 
-    views = engine._held_out_views(qs, 3, 0)
+    views = held_out_views(engine, qs, 3, 0)
     for q, (strategies, featurizer) in zip(qs, views):
         assert strategies["lexical"] is lexical and strategies["xrtree"] is not tree
         assert q.text not in {t for t, _ in strategies["xrtree"]._pairs}
         assert strategies["xrtree"].n_pairs >= len(pairs) - 4  # only its fold is left out
         assert featurizer._scorers["xrtree"] is strategies["xrtree"]
     assert tree.n_pairs == len(pairs)  # the engine's own tree is untouched
-    assert engine._held_out_views(qs, 1, 0)[0][0]["xrtree"] is tree
+    assert held_out_views(engine, qs, 1, 0)[0][0]["xrtree"] is tree
 
     # at these budgets every plan draws the whole catalog: the tree's order shows what it learned
     only_tree = [p.id for p in engine.selector.plans if p.strategies == ("xrtree",)]
     index = [p.id for p in engine.selector.plans].index(only_tree[0])
     own_gain = engine.judged_plan_rewards(secret, qrels["s"])[2]
-    fitted_gain = engine._judged_plan_rewards(secret, qrels["s"], 10, views[-1])[2]
+    fitted_gain = judged_plan_rewards_in(engine, secret, qrels["s"], 10, views[-1])[2]
     assert own_gain[index] == 1.0 and fitted_gain[index] < 1.0
     info = engine.train_selector(qs, qrels, strategy_folds=3)
     memorised = Engine(small_catalog, {"lexical": lexical, "xrtree": tree}, seed=0).train_selector(

@@ -13,6 +13,7 @@ from ltrr.errors import (
     NotFittedError,
     UnknownNameError,
 )
+from ltrr.strategy import Capability
 from ltrr.types import Catalog, Filters, Item, Query
 from strategies import LexicalStrategy, load_strategy
 
@@ -110,11 +111,10 @@ def test_without_queries_needs_a_pair_learner(small_catalog):
 def test_trained_on_is_false_without_pairs_and_required_of_pair_learners(small_catalog):
     assert LexicalStrategy().fit(small_catalog).trained_on("apple") is False
 
-    class PairLexical(LexicalStrategy):
-        learns_from_pairs = True
+    with pytest.raises(TypeError, match=r"declares Capability\.LEARNS_FROM_PAIRS but does not"):
 
-    with pytest.raises(NotImplementedError, match="learns from query pairs and must override"):
-        PairLexical().fit(small_catalog).trained_on("apple")
+        class PairLexical(LexicalStrategy):
+            capabilities = LexicalStrategy.capabilities | {Capability.LEARNS_FROM_PAIRS}
 
 
 def test_popularity_prior_breaks_ties():

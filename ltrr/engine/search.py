@@ -1,0 +1,187 @@
+"""A search's stages in order: understand, plan, retrieve, pool, rank, and the logged record.
+
+Each stage is a small function over the parts it needs, so it can be read, tested
+and timed on its own; :meth:`Engine.search <ltrr.engine.Engine.search>` runs them
+in order and times each.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ltrr.eventlog import PoolEntry, RequestRecord
+from ltrr.features import PerformanceStats, UserHistory, query_key, request_features
+from ltrr.fusion import PooledItem, reciprocal_rank_fusion
+from ltrr.plans import Plan
+from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
+from ltrr.selection import PlanSelector, Selection
+from ltrr.strategy import Capability, RetrievalStrategy
+from ltrr.types import Context, Query, StrategyResult, request_time
+
+__all__ = [
+    "inclusion_probabilities",
+    "prefixes",
+    "prepare",
+    "rank",
+    "request_example",
+    "request_record",
+    "retrieve",
+    "understand",
+]
+
+log = logging.getLogger("ltrr.engine")
+
+
+def understand(strategies: Mapping[str, RetrievalStrategy], query: Query) -> dict[str, float]:
+    """Stage 1: the query signals of the strategies that declare them (``<strategy>_<signal>``).
+
+    A strategy that fails to give signals is skipped with a logged warning.
+    """
+    signals: dict[str, float] = {}
+    for name, s in strategies.items():
+        if Capability.QUERY_SIGNALS not in s.capabilities:
+            continue
+        try:
+            values = s.query_signals(query)
+        except Exception as exc:  # a signal is optional: never fail the search for it
+            log.warning("strategy %r gave no query signals for %r: %s", name, query.text[:80], exc)
+            continue
+        signals.update(
+            {f"{name}_{key}": float(v) for key, v in values.items() if math.isfinite(float(v))}
+        )
+    return signals
+
+
+def request_example(
+    selector: PlanSelector,
+    stats: PerformanceStats,
+    users: UserHistory,
+    strategy_names: Sequence[str],
+    query: Query,
+    context: Context | None,
+    signals: Mapping[str, float],
+) -> list[str]:
+    """Stage 2a: the selector's example of a request (shared features, one line per plan)."""
+    user = users.get(context.user_id) if context is not None else None
+    shared = request_features(
+        query, context, user=user, seen=stats.seen(query), understanding=signals
+    )
+    return selector.example(shared, stats.history(query, list(strategy_names)))
+
+
+def retrieve(
+    strategies: Mapping[str, RetrievalStrategy],
+    query: Query,
+    context: Context | None,
+    plan: Plan,
+) -> list[StrategyResult]:
+    """Stage 3: call the plan's strategies at their budgets; one that fails finds nothing."""
+    results = []
+    for name, budget in plan.budgets:
+        try:
+            results.append(strategies[name].retrieve(query, context, k=budget))
+        except Exception as exc:  # one failing strategy must not fail the search
+            log.warning("strategy %r failed on query %r: %s", name, query.text[:80], exc)
+    return results
+
+
+def prepare(strategies: Mapping[str, RetrievalStrategy], query: Query) -> None:
+    """Stage 3b: the query work the ranker's completed features need (e.g. its embedding)."""
+    for s in strategies.values():
+        if Capability.PREPARE_QUERY in s.capabilities:
+            s.prepare_query(query)
+
+
+def rank(
+    ranker: LambdaMARTRanker | None,
+    featurizer: PoolFeaturizer,
+    query: Query,
+    context: Context | None,
+    pool: Sequence[PooledItem],
+    budgets: Mapping[str, int],
+    k: int,
+) -> list[tuple[str, float]]:
+    """Stage 5: the ``k`` best pool items, by the ranker when there is one, else by RRF."""
+    if not pool:
+        return []
+    if ranker is None:
+        return reciprocal_rank_fusion(pool)[:k]
+    X = featurizer.featurize(query, context, pool, dict(budgets))
+    return best(pool, ranker.predict(X, key=query_key(query)), k)
+
+
+def best(pool: Sequence[PooledItem], scores: Any, k: int) -> list[tuple[str, float]]:
+    """Return the ``k`` best-scored pool items as ``(item id, score)``, best first."""
+    order = sorted(range(len(pool)), key=lambda i: -scores[i])[:k]
+    return [(pool[i].item_id, float(scores[i])) for i in order]
+
+
+def prefixes(
+    found: Mapping[str, StrategyResult], budgets: Mapping[str, int]
+) -> list[StrategyResult]:
+    """Cut each strategy's deeper result to a plan's budget (strategies not found are skipped)."""
+    return [
+        StrategyResult(r.strategy, r.candidates[:b], r.latency_ms)
+        for name, b in budgets.items()
+        if (r := found.get(name)) is not None
+    ]
+
+
+def inclusion_probabilities(
+    selection: Selection,
+    plans: Sequence[Plan],
+    plan_budgets: Sequence[Mapping[str, int]],
+    pool: Sequence[PooledItem],
+) -> list[float]:
+    """Probability that each pool item would have been drawn, summed over plans.
+
+    An item found by strategy ``s`` at rank ``r`` is drawn by every plan whose budget
+    for ``s`` is at least ``r``. Ranks are known for the strategies the chosen plan
+    called, so for items other strategies might also have found it is a lower bound.
+    """
+    probs = [selection.probabilities[p.id] for p in plans]
+    out = []
+    for item in pool:
+        total = 0.0
+        for pr, b in zip(probs, plan_budgets):
+            if any(b.get(s, 0) >= r for s, r in item.ranks.items()):
+                total += pr
+        out.append(min(max(total, selection.probabilities[selection.plan.id]), 1.0))
+    return out
+
+
+def request_record(
+    request_id: str,
+    query: Query,
+    context: Context | None,
+    selection: Selection,
+    pool: Sequence[PooledItem],
+    inclusion: Sequence[float],
+    ranking: Sequence[str],
+) -> RequestRecord:
+    """Stage 6: the event-log record of a served request."""
+    return RequestRecord(
+        request_id=request_id,
+        timestamp=request_time(context, time.time()),
+        query=query.text,
+        context={} if context is None else context.to_dict(),
+        action=selection.plan.id,
+        propensity=selection.probability,
+        action_probs=selection.probabilities,
+        pool=tuple(
+            PoolEntry(
+                item_id=p.item_id,
+                strategies=p.strategies,
+                ranks=p.ranks,
+                scores=p.scores,
+                inclusion_probability=pi,
+            )
+            for p, pi in zip(pool, inclusion)
+        ),
+        ranking=tuple(ranking),
+        policy="engine",
+    )
