@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from ltrr.errors import InvalidInputError
+from ltrr.validation import check_int
 
 __all__ = ["LRUCache"]
 
@@ -36,9 +36,7 @@ class LRUCache(Generic[K, V]):
 
     @maxsize.setter
     def maxsize(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidInputError(f"maxsize must be an integer >= 0, got {value!r}")
-        self._maxsize = value
+        self._maxsize = check_int("maxsize", value, low=0)
 
     def get(self, key: K) -> V | None:
         """Return the value stored for ``key`` (None if absent), marking it recently used.

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ltrr.errors import InvalidInputError
+from ltrr.validation import is_int
 
 __all__ = ["Plan", "plan_grid"]
 
@@ -31,7 +32,7 @@ class Plan:
         if names != sorted(set(names)):
             raise InvalidInputError(f"plan strategies must be distinct and sorted, got {names}")
         for name, budget in self.budgets:
-            if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            if not is_int(budget) or budget < 1:
                 raise InvalidInputError(
                     f"budget of strategy {name!r} must be an integer >= 1, got {budget!r}"
                 )

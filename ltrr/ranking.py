@@ -24,8 +24,10 @@ import numpy.typing as npt
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.fusion import PooledItem, rrf_score
 from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
+from ltrr.strategy import Capability
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Query
+from ltrr.validation import check_int
 
 __all__ = ["LambdaMARTRanker", "PoolFeaturizer"]
 
@@ -63,7 +65,8 @@ class PoolFeaturizer:
         self._scorers = {
             n: s
             for n, s in strategies.items()
-            if callable(getattr(s, "score_items", None)) and not getattr(s, "learns_online", False)
+            if Capability.SCORE_ITEMS in s.capabilities
+            and Capability.LEARNS_ONLINE not in s.capabilities
         }
         fields = list(match_fields) if match_fields is not None else list(catalog.field_names)
         catalog.check_fields(fields)
@@ -248,8 +251,7 @@ class LambdaMARTRanker:
             ("eval_at", eval_at),
             ("n_folds", n_folds),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"{pname} must be an integer >= 1, got {value!r}")
+            check_int(pname, value, low=1)
         if not math.isfinite(learning_rate) or learning_rate <= 0:
             raise InvalidInputError(
                 f"learning_rate must be a finite number > 0, got {learning_rate!r}"

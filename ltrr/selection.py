@@ -22,6 +22,7 @@ from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
 from ltrr.features import Features, _ns, history_fragments, plan_features
 from ltrr.io import atomic_write_json, read_json
 from ltrr.plans import Plan, plan_grid
+from ltrr.validation import check_int, is_real
 
 __all__ = ["EXPLORATIONS", "PlanSelector", "RecallModel", "Selection", "default_plans"]
 
@@ -159,11 +160,7 @@ class PlanSelector:
             raise InvalidInputError(
                 f"learning_rate must be a finite number > 0, got {learning_rate!r}"
             )
-        if (
-            isinstance(propensity_floor, bool)
-            or not isinstance(propensity_floor, (int, float))
-            or not 0.0 <= propensity_floor <= 1.0
-        ):
+        if not is_real(propensity_floor) or not 0.0 <= propensity_floor <= 1.0:
             raise InvalidInputError(
                 f"propensity_floor must lie in [0, 1], got {propensity_floor!r}"
             )
@@ -455,8 +452,7 @@ class RecallModel:
         interactions: Sequence[str] = ("QA", "CA", "UA", "KA", "QP"),
         seed: int = 0,
     ) -> None:
-        if isinstance(n_plans, bool) or not isinstance(n_plans, int) or n_plans < 1:
-            raise InvalidInputError(f"n_plans must be an integer >= 1, got {n_plans!r}")
+        n_plans = check_int("n_plans", n_plans, low=1)
         if not math.isfinite(prior_weight) or prior_weight <= 0:
             raise InvalidInputError(
                 f"prior_weight must be a finite number > 0, got {prior_weight!r}"

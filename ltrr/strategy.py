@@ -11,16 +11,29 @@ for methods. A strategy asked for a capability it does not declare raises
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.types import Catalog, Context, Interaction, Query, StrategyResult
+from ltrr.errors import LtrrError
+from ltrr.types import (
+    Catalog,
+    Context,
+    Engagement,
+    Interaction,
+    Query,
+    StrategyResult,
+    feedback_interactions,
+)
 
-__all__ = ["Capability", "RetrievalStrategy", "supports"]
+__all__ = ["Capability", "RetrievalStrategy", "supports", "update_online_strategies"]
+
+log = logging.getLogger(__name__)
 
 
 class Capability(enum.Enum):
@@ -126,3 +139,48 @@ def supports(strategy: RetrievalStrategy, capability: Capability) -> bool:
         ``capability in strategy.capabilities``.
     """
     return capability in strategy.capabilities
+
+
+def update_online_strategies(
+    strategies: Iterable[Any],
+    query: str,
+    context: Context | None,
+    shown: Sequence[str],
+    events: Iterable[Engagement],
+    *,
+    log_errors: bool = False,
+) -> None:
+    """Pass one response's impressions and engagements to the strategies that learn online.
+
+    The shown items become impressions and the engagements follow
+    (:func:`ltrr.types.feedback_interactions`); strategies that do not learn online
+    are left alone.
+
+    Parameters
+    ----------
+    strategies : iterable of Strategy
+        The strategies that served the response (objects with ``learns_online``,
+        ``update(interactions)`` and ``name``).
+    query : str
+        The query text.
+    context : Context, optional
+        The request context.
+    shown : sequence of str
+        The item ids shown, in order.
+    events : iterable of Engagement
+        What the user did.
+    log_errors : bool
+        Log a strategy's :class:`~ltrr.errors.LtrrError` as a warning and go on with
+        the others (an engine must not lose feedback), instead of raising it.
+    """
+    online = [s for s in strategies if Capability.LEARNS_ONLINE in s.capabilities]
+    if not online:
+        return
+    interactions = feedback_interactions(query, context, shown, events, default_time=time.time())
+    for strategy in online:
+        try:
+            strategy.update(interactions)
+        except LtrrError as exc:
+            if not log_errors:
+                raise
+            log.warning("strategy %r could not learn from feedback: %s", strategy.name, exc)

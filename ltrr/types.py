@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +21,9 @@ from ltrr.errors import (
     DuplicateIdError,
     EmptyQueryError,
     InvalidInputError,
-    LtrrError,
     UnknownNameError,
 )
+from ltrr.validation import check_int, is_int
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -44,7 +43,6 @@ __all__ = [
     "coerce_query",
     "feedback_interactions",
     "request_time",
-    "update_online_strategies",
 ]
 
 log = logging.getLogger(__name__)
@@ -519,11 +517,7 @@ class Engagement:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", _engagement_kind(self.kind))
-        if (
-            isinstance(self.position, bool)
-            or not isinstance(self.position, int)
-            or self.position < 1
-        ):
+        if not is_int(self.position) or self.position < 1:
             raise InvalidInputError(f"Engagement.position is 1-based, got {self.position!r}")
 
 
@@ -597,9 +591,7 @@ def check_k(k: object) -> int:
     InvalidInputError
         If ``k`` is not an integer >= 1.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
+    return check_int("k", k, low=1)
 
 
 def coerce_query(query: Query | str) -> Query:
@@ -684,48 +676,3 @@ def feedback_interactions(
         if e.item_id in position
     ]
     return out
-
-
-def update_online_strategies(
-    strategies: Iterable[Any],
-    query: str,
-    context: Context | None,
-    shown: Sequence[str],
-    events: Iterable[Engagement],
-    *,
-    log_errors: bool = False,
-) -> None:
-    """Pass one response's impressions and engagements to the strategies that learn online.
-
-    The shown items become impressions and the engagements follow
-    (:func:`ltrr.types.feedback_interactions`); strategies that do not learn online
-    are left alone.
-
-    Parameters
-    ----------
-    strategies : iterable of Strategy
-        The strategies that served the response (objects with ``learns_online``,
-        ``update(interactions)`` and ``name``).
-    query : str
-        The query text.
-    context : Context, optional
-        The request context.
-    shown : sequence of str
-        The item ids shown, in order.
-    events : iterable of Engagement
-        What the user did.
-    log_errors : bool
-        Log a strategy's :class:`~ltrr.errors.LtrrError` as a warning and go on with
-        the others (an engine must not lose feedback), instead of raising it.
-    """
-    online = [s for s in strategies if s.learns_online]
-    if not online:
-        return
-    interactions = feedback_interactions(query, context, shown, events, default_time=time.time())
-    for strategy in online:
-        try:
-            strategy.update(interactions)
-        except LtrrError as exc:
-            if not log_errors:
-                raise
-            log.warning("strategy %r could not learn from feedback: %s", strategy.name, exc)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
+from ltrr.validation import check_int
 
 __all__ = ["ExactIndex", "HNSWIndex", "VectorIndex", "make_index", "normalize_rows"]
 
@@ -239,11 +240,10 @@ class HNSWIndex(VectorIndex):
             ("ef_construction", ef_construction, 1),
             ("ef_search", ef_search, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-                raise InvalidInputError(f"{pname} must be an integer >= {lo}, got {value!r}")
-        self.M = M
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
+            check_int(pname, value, low=lo)
+        self.M = int(M)
+        self.ef_construction = int(ef_construction)
+        self.ef_search = int(ef_search)
         self.num_threads = num_threads
         self.build_threads = build_threads
         self.seed = seed

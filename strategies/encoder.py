@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.errors import InvalidInputError, UnknownNameError
+from ltrr.errors import UnknownNameError
+from ltrr.validation import check_int
 from strategies.ann import normalize_rows
 
 __all__ = ["EmbeddingCache", "Encoder", "default_cache_dir", "default_model_path"]
@@ -234,10 +235,8 @@ class Encoder:
                 f"model {str(model)!r} is not a local sentence-transformers folder (with modules.json); "
                 "ltrr never downloads models: pass a local path, or None for the bundled all-MiniLM-L6-v2"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.model_path = path
-        self.batch_size = batch_size
+        self.batch_size = check_int("batch_size", batch_size, low=1)
         self.max_seq_length = max_seq_length
         self.show_progress = show_progress
         self._model: Any = None

@@ -14,8 +14,8 @@ from ltrr.engine.state import PendingRequest
 from ltrr.errors import LtrrError
 from ltrr.eventlog import FeedbackRecord
 from ltrr.selection import Selection
-from ltrr.strategy import Capability
-from ltrr.types import POSITIVE_ENGAGEMENTS, Engagement, request_time, update_online_strategies
+from ltrr.strategy import Capability, update_online_strategies
+from ltrr.types import POSITIVE_ENGAGEMENTS, Engagement, request_time
 
 if TYPE_CHECKING:
     from ltrr.engine.engine import Engine

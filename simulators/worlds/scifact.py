@@ -14,6 +14,7 @@ import numpy as np
 from ltrr.data import load_beir, load_qrels
 from ltrr.errors import DataError, InvalidInputError
 from ltrr.types import Catalog, Context, Query
+from ltrr.validation import check_int
 from simulators.click_models import ClickModel, DynamicBayesianNetwork
 from simulators.worlds.base import SimRequest, World
 
@@ -76,8 +77,7 @@ class SciFactWorld(World):
             raise InvalidInputError(
                 f"zipf_exponent must be a finite number >= 0, got {zipf_exponent!r}"
             )
-        if isinstance(n_users, bool) or not isinstance(n_users, int) or n_users < 1:
-            raise InvalidInputError(f"n_users must be an integer >= 1, got {n_users!r}")
+        n_users = check_int("n_users", n_users, low=1)
         mix = dict(device_mix or {"desktop": 0.7, "mobile": 0.3})
         if (
             not mix
