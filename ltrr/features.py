@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltrr.plans import Plan
+from ltrr.text import normalise_text
 from ltrr.types import Context, Query
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "UserHistory",
     "history_features",
     "history_fragments",
+    "normalise_text",  # re-exported until strategies.memory imports it from ltrr.text
     "plan_features",
     "query_shape",
     "request_features",
@@ -69,22 +71,6 @@ def query_shape(query: Query) -> str:
     if any(ch.isdigit() for ch in query.text):
         bucket += "-digits"
     return bucket
-
-
-def normalise_text(text: str) -> str:
-    """Return a query text's normalised key: lower case, whitespace runs collapsed, stripped.
-
-    Parameters
-    ----------
-    text : str
-        The query text.
-
-    Returns
-    -------
-    str
-        The key shared by the selector's statistics and the memory index.
-    """
-    return " ".join(text.lower().split())
 
 
 def query_key(query: Query) -> str:

@@ -1,4 +1,4 @@
-"""Tokenisation shared by the lexical strategies: lower-casing, stop words, stemming."""
+"""Text handling in one place: the query key, the completion normaliser, and the lexical tokenizer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,51 @@ from typing import Any
 
 from ltrr.errors import UnknownNameError
 
-__all__ = ["STOPWORD_SETS", "Tokenizer"]
+__all__ = ["STOPWORD_SETS", "Tokenizer", "normalise_completion", "normalise_text"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    """Return a query text's key: lower case, whitespace runs collapsed, stripped.
+
+    The key under which the selector's statistics and the memory index remember a
+    query, so that ``"Red  Apple"`` and ``"red apple"`` are one query.
+
+    Parameters
+    ----------
+    text : str
+        The query text.
+
+    Returns
+    -------
+    str
+        The key.
+    """
+    return " ".join(text.lower().split())
+
+
+def normalise_completion(text: str, *, prefix: bool = False) -> str:
+    """Return a completion label or typed prefix normalised: lower case, no control characters.
+
+    Unlike :func:`normalise_text`, a typed prefix keeps one trailing space (the last
+    word is finished), which prefix completion must tell apart from an unfinished word.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    prefix : bool
+        When true, one trailing space is kept; otherwise the text is stripped at both ends.
+
+    Returns
+    -------
+    str
+        The normalised text (possibly empty).
+    """
+    out = _SPACES.sub(" ", _CONTROL.sub(" ", text).lower()).lstrip(" ")
+    return out if prefix else out.rstrip(" ")
 
 #: Names accepted for ``Tokenizer(stopwords=...)``; the lists are bm25s's.
 STOPWORD_SETS = ("en", "en_plus", "none")

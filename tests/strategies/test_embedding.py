@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
 from ltrr.types import Filters, Query
 from strategies import EmbeddingStrategy, load_strategy
 from strategies.encoder import EmbeddingCache, Encoder, text_key
@@ -167,5 +167,5 @@ def test_query_signals_read_the_nearest_items(fitted):
     assert sig["top"] == pytest.approx(float(top[0].score), abs=1e-5)
     assert sig["gap3"] == pytest.approx((top[0].score - top[3].score) / abs(top[0].score), abs=1e-4)
     assert 0.0 <= sig["gap3"] <= sig["gap9"] if "gap9" in sig else True
-    with pytest.raises(Exception, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         EmbeddingStrategy().query_signals("red apple")
