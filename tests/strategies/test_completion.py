@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -443,9 +442,8 @@ def test_trec_queries_complete_their_own_prefixes(data_root: Path):
     if not path.is_file():
         pytest.skip(f"TREC terabyte05 efficiency queries not found at {path}")
     log = [q for q in (normalize_text(t) for t in load_trec_queries(path)["query"][:2500]) if q]
-    start = time.perf_counter()
+    # training time is measured by benchmarks/completion_trec.py (train_seconds), not here
     c = QueryCompleter(indexer="hybrid", trie_depth=2, max_prefix_length=6).train(log)
-    assert time.perf_counter() - start < 30
     labels = sorted(set(log))
     rng = np.random.default_rng(0)
     targets = [labels[i] for i in rng.choice(len(labels), 100, replace=False)]
