@@ -8,7 +8,7 @@ Protocol
 --------
 * **Query log.** All TREC topic lines (Million Query 2007-09 and the Terabyte 2005
   efficiency queries, 110,000 lines) are normalised with
-  :func:`strategies.completion.normalize_text` and shuffled with ``--seed``. The
+  :func:`ltrr.text.normalise_completion` and shuffled with ``--seed``. The
   *history* is the shortest head of that shuffled log holding ``--labels`` distinct
   queries; its distinct queries are the labels ("queries seen before") and their
   occurrence counts feed the completer's frequency prior. The *future* is the next
@@ -52,7 +52,8 @@ import numpy as np
 
 from ltrr.data import load_trec_queries
 from ltrr.metrics import mrr_at_k, percentile_ms, success_at_k
-from strategies.completion import INDEXERS, QueryCompleter, normalize_text
+from ltrr.text import normalise_completion
+from strategies.completion import INDEXERS, QueryCompleter
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX_LENGTHS = (1, 2, 3, 4, 5)
@@ -63,7 +64,7 @@ def build_protocol(
     data: Path, n_labels: int, n_test: int, future_lines: int, seed: int
 ) -> dict[str, Any]:
     df = load_trec_queries(data / "trec_queries")
-    log = [t for t in (normalize_text(q) for q in df["query"]) if t]
+    log = [t for t in (normalise_completion(q) for q in df["query"]) if t]
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(log))
     seen: set[str] = set()

@@ -52,7 +52,7 @@ Text is normalised the same way for labels and prefixes: lower case, control
 characters removed, runs of white space turned into one space, leading space removed;
 a prefix keeps one trailing space (it says the last word is finished), a label does not.
 
-Modules: :mod:`~strategies.completion.text` (:func:`normalize_text`, :data:`END`),
+Modules: :mod:`~strategies.completion.text` (:func:`~ltrr.text.normalise_completion`, :data:`END`),
 :mod:`~strategies.completion.trie` and :mod:`~strategies.completion.hybrid` (the
 indexers), :mod:`~strategies.completion.features` (:class:`PrefixFeaturizer`),
 :mod:`~strategies.completion.training` (training pairs) and
@@ -64,7 +64,7 @@ from strategies.completion.completer import FORMAT_VERSION as FORMAT_VERSION
 from strategies.completion.completer import INDEXERS, Completion, QueryCompleter
 from strategies.completion.features import PrefixFeaturizer
 from strategies.completion.hybrid import hybrid_chain
-from strategies.completion.text import END, normalize_text
+from strategies.completion.text import END
 from strategies.completion.trie import MAX_TRIE_DEPTH as MAX_TRIE_DEPTH
 from strategies.completion.trie import trie_chain, trie_levels
 
@@ -75,7 +75,6 @@ __all__ = [
     "PrefixFeaturizer",
     "QueryCompleter",
     "hybrid_chain",
-    "normalize_text",
     "trie_chain",
     "trie_levels",
 ]

@@ -20,11 +20,11 @@ from ltrr.errors import (
     UnknownNameError,
 )
 from ltrr.io import atomic_dir, atomic_write_json, read_header, read_json, write_header
+from ltrr.text import normalise_completion
 from ltrr.types import MAX_QUERY_CHARS, check_k
 from ltrr.validation import check_int, check_real
 from strategies.completion.features import PrefixFeaturizer
 from strategies.completion.hybrid import hybrid_chain
-from strategies.completion.text import normalize_text
 from strategies.completion.training import (
     count_queries,
     repeat_by_count,
@@ -357,14 +357,14 @@ class QueryCompleter:
             if beam_size is None
             else check_int("beam_size", beam_size, low=1, high=10_000)
         )
-        text = normalize_text(prefix, prefix=True)
+        text = normalise_completion(prefix, prefix=True)
         if not text.strip():
             raise EmptyQueryError(
                 f"prefix {prefix!r} is empty after normalisation; type at least one character"
             )
         if len(text) > self.max_label_length_:
             return []
-        previous = normalize_text(previous_query)[:MAX_QUERY_CHARS]
+        previous = normalise_completion(previous_query)[:MAX_QUERY_CHARS]
         X = featurizer.transform([(previous, text)])
         idx, scores = model.predict(X, topk=max(self.n_candidates, k), beam_size=beam)[0]
         final = scores * self._prior[idx]

@@ -78,7 +78,7 @@ class PrefixFeaturizer:
         Parameters
         ----------
         text : str
-            A normalised text (see :func:`normalize_text`).
+            A normalised text (see :func:`~ltrr.text.normalise_completion`).
         partial : bool
             When true, the last word is not padded at its end unless the text ends with
             a space (a typed prefix); otherwise every word is padded on both sides.

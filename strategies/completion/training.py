@@ -10,8 +10,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ltrr.errors import EmptyQueryError, InvalidInputError, UnknownNameError
+from ltrr.text import normalise_completion
 from ltrr.types import MAX_QUERY_CHARS
-from strategies.completion.text import normalize_text
 
 __all__ = ["count_queries", "repeat_by_count", "session_transitions", "training_targets"]
 
@@ -44,7 +44,7 @@ def count_queries(queries: object) -> Counter[str]:
     for n, q in enumerate(queries):
         if not isinstance(q, str):
             raise InvalidInputError(f"queries[{n}] must be a str, got {type(q).__name__}")
-        text = normalize_text(q)
+        text = normalise_completion(q)
         if not text:
             raise EmptyQueryError(f"queries[{n}] = {q!r} is empty after normalisation")
         if len(text) > MAX_QUERY_CHARS:
@@ -95,7 +95,7 @@ def session_transitions(
         for j, q in enumerate(session):
             if not isinstance(q, str):
                 raise InvalidInputError(f"sessions[{s}][{j}] must be a str, got {type(q).__name__}")
-            texts.append(normalize_text(q))
+            texts.append(normalise_completion(q))
         for j in range(1, len(texts)):
             i = index.get(texts[j])
             if i is None:

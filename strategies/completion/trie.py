@@ -52,7 +52,7 @@ def check_labels(labels: object, what: str = "labels") -> list[str]:
         if END in lab:
             raise InvalidInputError(
                 f"{what}[{n}] = {lab!r} contains the end mark {END!r}; normalise labels with "
-                "normalize_text first"
+                "normalise_completion first"
             )
         if lab in seen:
             raise DuplicateIdError(f"{what}[{n}] = {lab!r} is a duplicate; labels must be unique")
@@ -127,7 +127,7 @@ def trie_chain(labels: Sequence[str], *, depth: int) -> ClusterChain:
     Parameters
     ----------
     labels : sequence of str
-        Unique, non-empty label texts (normalise them with :func:`normalize_text`).
+        Unique, non-empty label texts (normalise them with :func:`~ltrr.text.normalise_completion`).
     depth : int
         Trie levels above the labels (1 to 64). Labels hang from their ``depth``-character
         prefix; a label shorter than ``depth`` continues as a chain of single-child nodes

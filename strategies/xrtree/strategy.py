@@ -16,6 +16,8 @@ import scipy.sparse as sp
 from ltrr.cache import LRUCache
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
+from ltrr.registry import register_strategy
+from ltrr.strategy import Capability
 from ltrr.types import (
     POSITIVE_ENGAGEMENTS,
     Catalog,
@@ -26,7 +28,6 @@ from ltrr.types import (
 )
 from ltrr.validation import check_int
 from strategies.base import IndexArray, QueryCacheMixin, ScoreArray, Strategy
-from strategies.registry import register_strategy
 from strategies.xlinear import (
     NodeScores,
     XRLinearModel,
@@ -85,7 +86,7 @@ class XRTreeStrategy(QueryCacheMixin, Strategy):
 
     kind = "xrtree"
     source_type = "tree"
-    learns_from_pairs = True
+    capabilities = frozenset({Capability.SCORE_ITEMS, Capability.LEARNS_FROM_PAIRS})
 
     def __init__(
         self,

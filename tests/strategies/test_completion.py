@@ -19,6 +19,7 @@ from ltrr.errors import (
     NotFittedError,
     UnknownNameError,
 )
+from ltrr.text import normalise_completion
 from strategies.completion import (
     END,
     INDEXERS,
@@ -26,7 +27,6 @@ from strategies.completion import (
     PrefixFeaturizer,
     QueryCompleter,
     hybrid_chain,
-    normalize_text,
     trie_chain,
     trie_levels,
 )
@@ -150,7 +150,7 @@ def test_prefix_ngrams_mark_word_starts_and_leave_the_last_word_open():
 
 
 def test_featurizer_matches_sklearn_and_upweights_word_starts():
-    labels = [normalize_text(q) for q in sorted(set(LOG))]
+    labels = [normalise_completion(q) for q in sorted(set(LOG))]
     plain = PrefixFeaturizer(initial_weight=1.0, session_weight=0.0).fit(labels)
     ref = TfidfVectorizer(
         analyzer=lambda s: [g for g, _ in plain.ngrams(s, partial=False)], lowercase=False
@@ -201,7 +201,7 @@ def test_prefix_matches_come_first(completer: QueryCompleter):
         flags = [c.matches_prefix for c in out]
         assert flags == sorted(flags, reverse=True)  # all True before any False
         for c in out:
-            assert c.matches_prefix == c.text.startswith(normalize_text(prefix, prefix=True))
+            assert c.matches_prefix == c.text.startswith(normalise_completion(prefix, prefix=True))
     first = completer.predict("new ", k=1)[0]
     assert first.text == "new york" and first.matches_prefix
 
@@ -441,7 +441,7 @@ def test_trec_queries_complete_their_own_prefixes(data_root: Path):
     path = data_root / "trec_queries" / "topics.terabyte05.efficiency.txt"
     if not path.is_file():
         pytest.skip(f"TREC terabyte05 efficiency queries not found at {path}")
-    log = [q for q in (normalize_text(t) for t in load_trec_queries(path)["query"][:2500]) if q]
+    log = [q for q in (normalise_completion(t) for t in load_trec_queries(path)["query"][:2500]) if q]
     # training time is measured by benchmarks/completion_trec.py (train_seconds), not here
     c = QueryCompleter(indexer="hybrid", trie_depth=2, max_prefix_length=6).train(log)
     labels = sorted(set(log))
