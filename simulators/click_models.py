@@ -28,12 +28,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
-from numbers import Integral, Real
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import InvalidInputError, UnknownNameError
+from ltrr.validation import check_real, is_int, is_real
 
 __all__ = [
     "CLICK_MODEL_NAMES",
@@ -56,17 +57,17 @@ _MAX_LISTED = 5
 
 
 def _check_real(name: str, value: object, *, low: float, high: float = math.inf) -> float:
-    """Return ``value`` as a float if it is a finite real in ``[low, high]``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, Real):
+    """Return ``value`` as a finite float in ``[low, high]``, by :func:`ltrr.validation.check_real`.
+
+    Something that is no number at all (``bool`` included) is reported as "must be a real
+    number", the wording the click models' parameters have always used.
+    """
+    if not is_real(value):
         raise InvalidInputError(
             f"{name} must be a real number in [{low}, {high}], got {value!r} "
             f"of type {type(value).__name__}"
         )
-    number = float(value)
-    if not math.isfinite(number) or number < low or number > high:
-        expected = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
-        raise InvalidInputError(f"{name} must be a finite number {expected}, got {value!r}")
-    return number
+    return check_real(name, value, low=low, high=high)
 
 
 def _check_probability(name: str, value: object) -> float:
@@ -81,11 +82,11 @@ def _check_bounds(low_name: str, low: float, high_name: str, high: float) -> Non
 
 
 def _check_max_grade(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < 1:
+    if not is_int(value) or int(cast(Any, value)) < 1:
         raise InvalidInputError(
             f"max_grade must be an integer >= 1 (the highest relevance grade), got {value!r}"
         )
-    return int(value)
+    return int(cast(Any, value))
 
 
 def _check_rng(rng: object) -> np.random.Generator:
@@ -472,7 +473,7 @@ class PositionBasedModel(ClickModel):
         InvalidInputError
             If ``n_positions`` is negative or not an integer.
         """
-        if isinstance(n_positions, bool) or not isinstance(n_positions, Integral):
+        if not is_int(n_positions):
             raise InvalidInputError(f"n_positions must be an integer >= 0, got {n_positions!r}")
         if n_positions < 0:
             raise InvalidInputError(f"n_positions must be >= 0, got {n_positions!r}")

@@ -596,7 +596,7 @@ def test_interval_is_reproducible_and_ordered(bandit: Bandit) -> None:
 def test_bootstrap_chunks_do_not_change_the_result(
     bandit: Bandit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import simulators.estimators as module
+    import simulators.estimators.bootstrap as module
 
     logs, _ = bandit.logs(8, n=500)
     whole = InverseProbabilityWeighting().estimate_interval(

@@ -1,0 +1,88 @@
+r"""Off-policy estimators: the value of a target policy from logs of another policy.
+
+The array conventions follow Open Bandit Pipeline (``obp.ope``):
+
+* ``reward`` ``(n_rounds,)``: observed reward of each logged round, :math:`r_t`;
+* ``action`` ``(n_rounds,)`` integers: the action the logging policy took, :math:`a_t`;
+* ``position`` ``(n_rounds,)`` integers, optional (all 0 by default): the slot of the list
+  the round is about;
+* ``pscore`` ``(n_rounds,)`` in (0, 1]: the logging policy's probability of ``action``,
+  :math:`\pi_b(a_t|x_t)`;
+* ``action_dist`` ``(n_rounds, n_actions, len_list)``: the target policy's distribution over
+  actions for every round and position, :math:`\pi_e(a|x_t)`;
+* ``estimated_rewards_by_reg_model`` ``(n_rounds, n_actions, len_list)``: a reward model's
+  prediction :math:`\hat{q}(x_t, a)` for every round, action and position.
+
+Every estimator validates its input with :func:`check_ope_inputs` and works on whole arrays
+(fancy indexing, no loop over rounds), so it processes millions of rounds per second.
+
+Also here: :class:`ReplayMethod` and :func:`replay_learning_policy` (Li et al. 2011) for logs
+of a uniformly random logging policy, and :func:`evaluate`, which runs several estimators on the
+same logs.
+
+The package is split by role: :mod:`~simulators.estimators.inputs` (the array conventions and
+:func:`check_ope_inputs`), :mod:`~simulators.estimators.bootstrap` (percentile intervals),
+:mod:`~simulators.estimators.base` (the estimator interface),
+:mod:`~simulators.estimators.estimators` (DM, IPW, SNIPW, DR, SNDR, Switch-DR),
+:mod:`~simulators.estimators.evaluation` (:func:`evaluate`) and
+:mod:`~simulators.estimators.replay` (replay evaluation). Every public name is importable from
+here.
+
+References
+----------
+Alex Strehl, John Langford, Lihong Li, and Sham M. Kakade. "Learning from Logged Implicit
+Exploration Data." NeurIPS 2010.
+
+Lihong Li, Wei Chu, John Langford, and Xuanhui Wang. "Unbiased Offline Evaluation of
+Contextual-bandit-based News Article Recommendation Algorithms." WSDM 2011.
+
+Miroslav Dudík, Dumitru Erhan, John Langford, and Lihong Li. "Doubly Robust Policy Evaluation
+and Optimization." Statistical Science 2014.
+
+Adith Swaminathan and Thorsten Joachims. "The Self-normalized Estimator for Counterfactual
+Learning." NeurIPS 2015.
+
+Yu-Xiang Wang, Alekh Agarwal, and Miroslav Dudík. "Optimal and Adaptive Off-policy Evaluation
+in Contextual Bandits." ICML 2017.
+
+Yuta Saito, Shunsuke Aihara, Megumi Matsutani, and Yusuke Narita. "Open Bandit Dataset and
+Pipeline: Towards Realistic and Reproducible Off-Policy Evaluation." NeurIPS 2021.
+"""
+
+from __future__ import annotations
+
+from simulators.estimators.base import BaseOffPolicyEstimator
+from simulators.estimators.estimators import (
+    DirectMethod,
+    DoublyRobust,
+    InverseProbabilityWeighting,
+    SelfNormalizedDoublyRobust,
+    SelfNormalizedInverseProbabilityWeighting,
+    SwitchDoublyRobust,
+)
+from simulators.estimators.evaluation import evaluate
+from simulators.estimators.inputs import SUM_TOLERANCE, OpeInputs, check_ope_inputs
+from simulators.estimators.replay import (
+    LearningPolicy,
+    ReplayMethod,
+    ReplayResult,
+    replay_learning_policy,
+)
+
+__all__ = [
+    "SUM_TOLERANCE",
+    "BaseOffPolicyEstimator",
+    "DirectMethod",
+    "DoublyRobust",
+    "InverseProbabilityWeighting",
+    "LearningPolicy",
+    "OpeInputs",
+    "ReplayMethod",
+    "ReplayResult",
+    "SelfNormalizedDoublyRobust",
+    "SelfNormalizedInverseProbabilityWeighting",
+    "SwitchDoublyRobust",
+    "check_ope_inputs",
+    "evaluate",
+    "replay_learning_policy",
+]
