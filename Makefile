@@ -22,6 +22,7 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check ltrr strategies simulators tests benchmarks
 	$(BIN)/mypy
 

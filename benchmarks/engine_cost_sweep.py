@@ -17,13 +17,14 @@ import json
 import time
 from pathlib import Path
 
+from ltrr.app.demo import clear_query_caches
+from ltrr.app.recipes import default_strategies, train_engine
 from ltrr.data import judged_pairs
-from ltrr.demo import clear_query_caches
 from ltrr.engine import Engine, RewardConfig
 from ltrr.plans import Plan
 from ltrr.selection import PlanSelector, default_plans
 from simulators.loop import evaluate_policy, run_online
-from simulators.policies import EnginePolicy, default_strategies
+from simulators.policies import EnginePolicy
 from simulators.worlds import make_world
 
 KEEP = (
@@ -71,8 +72,9 @@ def main() -> None:
     strategies = default_strategies(world.catalog, names, pairs=judged_pairs(*judged))
     t0 = time.perf_counter()
     first = Engine(world.catalog, strategies, seed=args.seed)
-    folds = first.cross_fit(judged[0], seed=args.seed)  # shared by every run's warm start
-    ranker = first.train_ranker(*judged, strategy_folds=folds)
+    # cross-fit and the ranker once; the folds are shared by every run's warm start
+    folds = train_engine(first, *judged, seed=args.seed, selector=False)
+    ranker = first.ranker
     ranker_s = time.perf_counter() - t0
     types = {n: s.source_type for n, s in strategies.items()}
     widest = Plan.of(dict.fromkeys(names, 100))
@@ -100,7 +102,7 @@ def main() -> None:
             click_weight=args.click_weight,
         )
         t1 = time.perf_counter()
-        engine.train_selector(*judged, strategy_folds=folds)
+        train_engine(engine, *judged, folds=folds, ranker=False)
         warm_s = time.perf_counter() - t1
         policy = EnginePolicy(engine)
         run = {

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ltrr.app.recipes import MEMORY_PREFIX_CHARS
 from ltrr.types import EngagementKind, Interaction
-from simulators.policies import MEMORY_PREFIX_CHARS
 from simulators.worlds import MusicWorld, SimRequest, make_world
 from strategies import LexicalStrategy, MemoryStrategy
 from strategies.base import Strategy

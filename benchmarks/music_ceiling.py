@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
+from ltrr.app.recipes import make_policy
 from ltrr.types import EngagementKind
 from simulators.loop import run_online
-from simulators.policies import make_policy
 from simulators.worlds import MusicWorld, SimRequest, make_world
 
 ROOT = Path(__file__).resolve().parent.parent

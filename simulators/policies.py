@@ -16,25 +16,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ltrr.data import judged_pairs
-from ltrr.engine import Engine, RewardConfig
+from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
-from ltrr.plans import Plan, plan_grid
-from ltrr.types import Catalog, Context, Query, update_online_strategies
+from ltrr.plans import Plan
+from ltrr.strategy import update_online_strategies
+from ltrr.types import Context, Query
 from simulators.worlds.base import Engagement
 from strategies.base import Strategy
-from strategies.registry import fit_strategy, make_strategy
 
 __all__ = [
-    "MEMORY_PREFIX_CHARS",
-    "POLICY_NAMES",
     "CallablePolicy",
     "Decision",
+    "EnginePolicy",
     "PlanPolicy",
     "Policy",
-    "default_strategies",
-    "make_policy",
 ]
 
 
@@ -387,141 +383,3 @@ class EnginePolicy(Policy):
         self.engine.train_ranker_from_log(requests, feedback, **self.ranker_params)
         self.retrainings_ += 1
         return True
-
-
-#: Names accepted by :func:`make_policy`, with what they run.
-POLICY_NAMES: dict[str, str] = {
-    "lexical": "fixed plan lexical=100",
-    "embedding": "fixed plan embedding=100",
-    "xrtree": "fixed plan xrtree=100 (trained on the world's judgements when it has them)",
-    "memory": "fixed plan memory=100 (the memory index, learning online from the feedback)",
-    "rrf": "fixed plan embedding=100+lexical=100, reciprocal-rank fusion",
-    "random-plans": "uniformly random plan from the grid {0, 10, 50, 100} per strategy (a logging policy)",
-    "engine": "the ltrr engine: VW plan selection over its strategies (default lexical + "
-    "embedding), LambdaMART ranking; with the world's judgements the ranker trains on them "
-    "and the selector starts from them (Engine.train_selector)",
-}
-
-
-#: Prefix lengths the memory index predicts as cold-start queries in :func:`default_strategies`.
-MEMORY_PREFIX_CHARS = 6
-
-
-def default_strategies(
-    catalog: Catalog,
-    names: Sequence[str],
-    *,
-    cache_dir: str | None = None,
-    progress: bool = False,
-    pairs: Sequence[tuple[str, str]] | None = None,
-) -> dict[str, Strategy]:
-    """Fit the named strategies on a catalog with default settings.
-
-    The memory index also predicts the first 1 to :data:`MEMORY_PREFIX_CHARS`
-    characters of each item's first field as cold-start queries (prefix requests).
-
-    Parameters
-    ----------
-    catalog : Catalog
-        The items.
-    names : sequence of str
-        Registered strategy names.
-    cache_dir : str, optional
-        Embedding cache root.
-    progress : bool
-        Show the embedding progress bar.
-    pairs : sequence of (str, str), optional
-        ``(query text, item id)`` training pairs for the strategies that learn from
-        them (the XR-tree), e.g. :func:`ltrr.data.judged_pairs` of the train judgements.
-
-    Returns
-    -------
-    dict of str to Strategy
-        Fitted strategies by name.
-    """
-    out: dict[str, Strategy] = {}
-    for name in names:
-        params: dict[str, object] = {}
-        if name == "embedding":
-            params = {"cache_dir": cache_dir, "show_progress": progress}
-        elif name == "memory":
-            # cold-start predictions include the first 1-6 characters of the first field
-            # (what autocomplete users type): music prefix requests' success@10 0.57 -> 0.86
-            params = {"query_predictor": {"prefix_chars": MEMORY_PREFIX_CHARS}}
-        out[name] = fit_strategy(make_strategy(name, **params), catalog, pairs)
-    return out
-
-
-def make_policy(
-    name: str,
-    catalog: Catalog,
-    *,
-    cache_dir: str | None = None,
-    progress: bool = False,
-    judged: tuple[Sequence[Query], Mapping[str, Mapping[str, int]]] | None = None,
-    seed: int = 0,
-    engine_strategies: Sequence[str] = ("lexical", "embedding"),
-    reward: RewardConfig | None = None,
-    retrain_every: int = 0,
-) -> Policy:
-    """Build a named policy over a catalog (see :data:`POLICY_NAMES`).
-
-    A name may also be a plan id such as ``"embedding=10+lexical=50"`` (a fixed plan).
-
-    Parameters
-    ----------
-    name : str
-        A key of :data:`POLICY_NAMES` or a plan id.
-    catalog : Catalog
-        The items the strategies index.
-    cache_dir : str, optional
-        Embedding cache root.
-    progress : bool
-        Show progress while building.
-    judged : (queries, qrels), optional
-        Relevance judgements the engine's ranker trains on.
-    seed : int
-        Seed of the engine's plan selection.
-    engine_strategies : sequence of str
-        The strategies the engine chooses among (default lexical and embedding).
-    reward : RewardConfig, optional
-        The engine's reward (default :class:`~ltrr.engine.RewardConfig`).
-    retrain_every : int
-        For the engine: answered requests between retrainings of its ranker on its own
-        recent feedback (default 0: never; see :class:`EnginePolicy`).
-
-    Returns
-    -------
-    Policy
-        The policy, with fitted strategies.
-    """
-    pairs = None if judged is None else judged_pairs(*judged)
-    if name == "engine":
-        strategies = default_strategies(
-            catalog, list(engine_strategies), cache_dir=cache_dir, progress=progress, pairs=pairs
-        )
-        engine = Engine(catalog, strategies, seed=seed, reward=reward)
-        if judged is not None:
-            queries, qrels = judged
-            folds = engine.cross_fit(queries)  # pair-learning strategies retrained once
-            engine.train_ranker(queries, qrels, strategy_folds=folds)
-            engine.train_selector(queries, qrels, strategy_folds=folds)
-        return EnginePolicy(engine, retrain_every=retrain_every)
-    if name in ("lexical", "embedding", "xrtree", "memory"):
-        plans = [Plan.of({name: 100})]
-    elif name == "rrf":
-        plans = [Plan.of({"lexical": 100, "embedding": 100})]
-    elif name == "random-plans":
-        plans = plan_grid(["lexical", "embedding"], (0, 10, 50, 100))
-    elif "=" in name:
-        plans = [Plan.parse(name)]
-    else:
-        raise UnknownNameError(
-            f"unknown policy {name!r}; expected one of {sorted(POLICY_NAMES)} or a plan id "
-            "such as 'embedding=10+lexical=50'"
-        )
-    needed = sorted({s for p in plans for s in p.strategies})
-    strategies = default_strategies(
-        catalog, needed, cache_dir=cache_dir, progress=progress, pairs=pairs
-    )
-    return PlanPolicy(strategies, plans, name=name)

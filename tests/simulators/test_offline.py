@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltrr.cli import main
+from ltrr.app.cli import main
 from ltrr.errors import DataError, UnknownNameError
 from ltrr.eventlog import EventLog
 from ltrr.plans import Plan

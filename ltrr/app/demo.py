@@ -75,8 +75,9 @@ def run_demo(
     dict
         Per policy: the run's summary and held-out metrics.
     """
+    from ltrr.app.recipes import default_strategies, train_engine
     from simulators.loop import evaluate_policy, run_online
-    from simulators.policies import EnginePolicy, default_strategies
+    from simulators.policies import EnginePolicy
     from simulators.worlds import make_world
 
     t0 = time.perf_counter()
@@ -106,16 +107,7 @@ def run_demo(
         pairs=judged_pairs(*judged),
     )
     engine = Engine(world.catalog, fitted, seed=seed, reward=reward)
-    log("training the LambdaMART ranker on the train judgements (cross-fitted, 5 folds) ...")
-    t1 = time.perf_counter()
-    folds = engine.cross_fit(judged[0])  # pair-learning strategies retrained once, shared
-    ranker = engine.train_ranker(*judged, strategy_folds=folds)
-    top = ", ".join(list(ranker.feature_importance())[:5])
-    log(f"  trained in {time.perf_counter() - t1:.1f} s; top features: {top}")
-    log("warm-starting the plan selector on the train judgements (every plan's recall) ...")
-    t1 = time.perf_counter()
-    engine.train_selector(*judged, strategy_folds=folds)
-    log(f"  done in {time.perf_counter() - t1:.1f} s")
+    train_engine(engine, *judged, log=log)  # cross-fit, ranker, selector warm start
     policies: dict[str, EnginePolicy] = {"engine": EnginePolicy(engine)}
     for plan_id in baselines:
         plan = Plan.parse(plan_id)
@@ -137,7 +129,7 @@ def run_demo(
     out["seconds"] = time.perf_counter() - t0
     log(format_demo(out))
     if plot:
-        from ltrr.plots import plot_windows
+        from ltrr.app.plots import plot_windows
 
         path = plot_windows(
             {n: r["online"] for n, r in out["policies"].items()},

@@ -11,9 +11,9 @@ from tqdm.auto import tqdm
 
 from ltrr.data import BeirDataset
 from ltrr.metrics import evaluate_run, percentile_ms
+from ltrr.registry import fit_strategy, make_strategy
 from ltrr.types import Query, check_k
 from strategies.embedding import EmbeddingStrategy
-from strategies.registry import fit_strategy, make_strategy
 from strategies.xrtree import XRTreeStrategy
 
 __all__ = ["format_table", "run_retrieval_benchmark"]

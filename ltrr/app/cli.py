@@ -14,7 +14,7 @@ __all__ = ["main"]
 
 
 def _bench_retrieval(args: argparse.Namespace) -> int:
-    from ltrr.bench import format_table, run_retrieval_benchmark
+    from ltrr.app.bench import format_table, run_retrieval_benchmark
     from ltrr.data import load_beir, resolve_data_dir
     from ltrr.io import atomic_write_json
 
@@ -78,14 +78,15 @@ def _reward(args: argparse.Namespace) -> Any:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from ltrr.app.recipes import make_policy
     from ltrr.eventlog import EventLog
     from ltrr.io import atomic_write_json
     from simulators.loop import EventLogSink, evaluate_policy, run_online
-    from simulators.policies import EnginePolicy, make_policy
+    from simulators.policies import EnginePolicy
     from simulators.worlds import make_world
 
     if args.plot:
-        from ltrr.plots import check_figure_path
+        from ltrr.app.plots import check_figure_path
 
         check_figure_path(args.plot)  # fail before the run, not after it
     world = make_world(args.world, args.data)
@@ -131,7 +132,7 @@ def _simulate(args: argparse.Namespace) -> int:
         atomic_write_json(Path(args.json), out)
         print(f"wrote {args.json}")
     if args.plot:
-        from ltrr.plots import plot_windows
+        from ltrr.app.plots import plot_windows
 
         plot_windows(
             {out["policy"]: out},
@@ -230,7 +231,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ltrr.demo import run_demo
+    from ltrr.app.demo import run_demo
     from ltrr.io import atomic_write_json
 
     out = run_demo(

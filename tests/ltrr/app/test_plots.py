@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltrr.engine import ScoredItem, SearchResponse
-from ltrr.errors import InvalidInputError
-from ltrr.fusion import PooledItem
-from ltrr.plots import (
+from ltrr.app.plots import (
     check_figure_path,
     frontier_figure,
     importance_figure,
@@ -19,6 +16,9 @@ from ltrr.plots import (
     stage_timings_figure,
     windows_figure,
 )
+from ltrr.engine import ScoredItem, SearchResponse
+from ltrr.errors import InvalidInputError
+from ltrr.fusion import PooledItem
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ltrr import cli
-from ltrr.cli import main
+from ltrr.app import cli
+from ltrr.app.cli import main
 from tests.ltrr.test_data import write_beir
 
 
