@@ -33,7 +33,6 @@ __all__ = [
     "UserHistory",
     "history_features",
     "history_fragments",
-    "normalise_text",  # re-exported until strategies.memory imports it from ltrr.text
     "plan_features",
     "query_shape",
     "request_features",

@@ -70,7 +70,7 @@ any :class:`NeighbourIndex`): their items' scores, weighted by similarity and
 summed, fill the list below every item that worked for the query itself.
 
 **Online and bounded.** :meth:`MemoryStrategy.update` costs O(1) amortised per
-interaction; the class sets ``learns_online``, so an :class:`~ltrr.engine.Engine`
+interaction; the class declares ``Capability.LEARNS_ONLINE``, so an :class:`~ltrr.engine.Engine`
 passes it every feedback's impressions and engagements. Each key holds at most ``max_items_per_query`` items (lowest
 ``pos - neg`` evicted; the bound may be exceeded by a quarter between trims),
 each user at most ``max_queries_per_user`` keys (least recently used evicted),
@@ -101,8 +101,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, EmptyQueryError, InvalidInputError, UnknownNameError
-from ltrr.features import normalise_text
 from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
+from ltrr.registry import register_strategy
+from ltrr.strategy import Capability
+from ltrr.text import normalise_text
 from ltrr.types import (
     MAX_QUERY_CHARS,
     Catalog,
@@ -114,7 +116,6 @@ from ltrr.types import (
     request_time,
 )
 from strategies.base import IndexArray, ScoreArray, Strategy, coerce_query
-from strategies.registry import register_strategy
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -703,7 +704,9 @@ class MemoryStrategy(Strategy):
 
     kind = "memory"
     source_type = "memory"
-    learns_online = True
+    capabilities = frozenset(
+        {Capability.QUERY_SIGNALS, Capability.SCORE_ITEMS, Capability.LEARNS_ONLINE}
+    )
 
     def __init__(
         self,
