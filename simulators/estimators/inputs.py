@@ -215,7 +215,8 @@ def check_ope_inputs(
     pscore : array-like, shape (n_rounds,), optional
         Logging propensities; must be in (0, 1].
     position : array-like of int, shape (n_rounds,), optional
-        Positions; must be in ``[0, len_list)``. All 0 when omitted.
+        Positions; must be in ``[0, len_list)``. All 0 when omitted, which only a
+        ``len_list`` of 1 allows (several positions need it: refused, as OBP does).
     estimated_rewards_by_reg_model : array-like, shape (n_rounds, n_actions, len_list), optional
         Reward model's predictions; must be finite.
     require_pscore : bool, default=False
@@ -260,6 +261,12 @@ def check_ope_inputs(
     _check_in_range("action", action_, n_actions, "n_actions is action_dist.shape[1]")
 
     if position is None:
+        if len_list > 1:
+            raise InvalidInputError(
+                f"position is None but action_dist has len_list = {len_list} positions "
+                f"(shape {dist.shape}); pass position, the slot of each round's logged action "
+                "(Open Bandit Pipeline refuses this too)"
+            )
         position_ = np.zeros(n, dtype=np.intp)
     else:
         position_ = _int_array("position", position)

@@ -795,3 +795,21 @@ def test_learning_policy_replay_errors() -> None:
         replay_learning_policy(BadChoice(3), [0, 1, 2], [1, 2, 1], [1.0, 0.0, 1.0])
     with pytest.raises(InvalidInputError, match="expected a LearningPolicy"):
         replay_learning_policy(object(), [0], [0], [1.0])  # type: ignore[arg-type]
+
+
+def test_several_positions_without_position_are_refused() -> None:
+    rng = np.random.default_rng(0)
+    n, n_actions, len_list = 20, 4, 3
+    dist = rng.dirichlet(np.ones(n_actions), size=(n, len_list)).transpose(0, 2, 1)
+    args = {
+        "reward": rng.binomial(1, 0.3, n).astype(float),
+        "action": rng.integers(0, n_actions, n),
+        "action_dist": dist,
+        "pscore": np.full(n, 0.25),
+    }
+    with pytest.raises(InvalidInputError, match=r"position is None but action_dist has len_list = 3"):
+        check_ope_inputs(**args)
+    inputs = check_ope_inputs(**args, position=np.zeros(n, dtype=int))
+    assert inputs.position.tolist() == [0] * n
+    one = dist[:, :, :1] / dist[:, :, :1].sum(axis=1, keepdims=True)
+    assert check_ope_inputs(**{**args, "action_dist": one}).position.tolist() == [0] * n
