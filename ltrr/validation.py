@@ -40,6 +40,8 @@ def is_int(value: object) -> bool:
     bool
         True for ``int`` and NumPy integer scalars, False for ``bool`` and the rest.
     """
+    if type(value) is int:  # the common case, without the abstract-class check
+        return True
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
@@ -56,6 +58,8 @@ def is_real(value: object) -> bool:
     bool
         True for real numbers, finite or not; False for ``bool`` and the rest.
     """
+    if type(value) is float or type(value) is int:  # the common cases, without the ABC check
+        return True
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
