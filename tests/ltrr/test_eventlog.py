@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltrr import eventlog
 from ltrr.errors import (
     DataError,
     DataNotFoundError,
@@ -33,6 +32,7 @@ from ltrr.eventlog import (
     LogProblem,
     PoolEntry,
     RequestRecord,
+    codec,
     join_feedback,
     read_log,
 )
@@ -144,8 +144,8 @@ def test_standard_library_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with EventLog(tmp_path / "fast") as log:
         log.append_request(rec)
         log.append_feedback(fb)
-    monkeypatch.setattr(eventlog, "_dumps", eventlog._std_dumps)
-    monkeypatch.setattr(eventlog, "_loads", eventlog._std_loads)
+    monkeypatch.setattr(codec, "_dumps", codec._std_dumps)
+    monkeypatch.setattr(codec, "_loads", codec._std_loads)
     with EventLog(tmp_path / "std") as log:
         log.append_request(rec)
         log.append_feedback(fb)

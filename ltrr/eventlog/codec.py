@@ -1,0 +1,138 @@
+"""Event-log line codec: the JSON backend (orjson or the standard library), line encoding, and per-line schema checks."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ltrr.errors import InvalidInputError
+from ltrr.eventlog.schema import (
+    _FEEDBACK_FIELDS,
+    _KINDS,
+    _POOL_FIELDS,
+    _REQUEST_FIELDS,
+    SCHEMA_VERSION,
+)
+
+__all__ = ["JSON_BACKEND"]
+
+
+def _load_orjson() -> Any:
+    try:
+        return importlib.import_module("orjson")
+    except ImportError:
+        return None
+
+
+_ORJSON: Any = _load_orjson()
+
+#: The JSON library that serialises and parses lines: ``"orjson"`` when it is
+#: installed, else ``"json"`` (the standard library).  Both write standard JSON
+#: with the same values; only the speed differs.
+JSON_BACKEND: Final[str] = "json" if _ORJSON is None else "orjson"
+
+_STD_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _std_dumps(obj: object) -> bytes:
+    return _STD_ENCODER.encode(obj).encode("utf-8")
+
+
+def _std_loads(data: bytes) -> Any:
+    return json.loads(data, parse_constant=_reject_constant)
+
+
+_dumps: Callable[[object], bytes] = _std_dumps if _ORJSON is None else _ORJSON.dumps
+_loads: Callable[[bytes], Any] = _std_loads if _ORJSON is None else _ORJSON.loads
+
+
+def _encode_line(obj: Mapping[str, object], what: str) -> bytes:
+    try:
+        return _dumps(obj) + b"\n"
+    except (TypeError, ValueError) as exc:  # orjson's errors subclass TypeError
+        raise InvalidInputError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+# ------------------------------------------------------------------ line checks
+
+
+def _is_number(value: object) -> bool:
+    return (type(value) is float or type(value) is int) and math.isfinite(value)
+
+
+_POOL_KEYS: Final = frozenset(_POOL_FIELDS)
+
+
+def _check_request_line(obj: dict[str, Any]) -> str | None:
+    if type(obj["request_id"]) is not str or not obj["request_id"]:
+        return f"request_id must be a non-empty string, got {obj['request_id']!r}"
+    if not _is_number(obj["timestamp"]):
+        return f"timestamp must be a finite number, got {obj['timestamp']!r}"
+    for name in ("query", "action", "policy"):
+        if type(obj[name]) is not str:
+            return f"{name} must be a string, got {obj[name]!r}"
+    for name in ("context", "action_probs", "extra"):
+        if type(obj[name]) is not dict:
+            return f"{name} must be a JSON object, got {obj[name]!r}"
+    propensity = obj["propensity"]
+    if not _is_number(propensity) or not 0 < propensity <= 1:
+        return f"propensity must be a number in (0, 1], got {propensity!r}"
+    if obj["action"] not in obj["action_probs"]:
+        return f"action {obj['action']!r} is not in action_probs {list(obj['action_probs'])}"
+    pool = obj["pool"]
+    if type(pool) is not list:
+        return f"pool must be a list, got {pool!r}"
+    for i, entry in enumerate(pool):
+        if type(entry) is not dict or entry.keys() != _POOL_KEYS:
+            return f"pool[{i}] must be an object with keys {list(_POOL_FIELDS)}, got {entry!r}"
+    ranking = obj["ranking"]
+    if type(ranking) is not list or not all(type(item) is str for item in ranking):
+        return f"ranking must be a list of item ids, got {ranking!r}"
+    return None
+
+
+def _check_feedback_line(obj: dict[str, Any]) -> str | None:
+    for name in ("request_id", "item_id"):
+        if type(obj[name]) is not str or not obj[name]:
+            return f"{name} must be a non-empty string, got {obj[name]!r}"
+    if obj["kind"] not in _KINDS:
+        return f"unknown engagement kind {obj['kind']!r}; expected one of {sorted(_KINDS)}"
+    position = obj["position"]
+    if position is not None and (type(position) is not int or position < 1):
+        return f"position must be null or an integer >= 1, got {position!r}"
+    if not _is_number(obj["timestamp"]):
+        return f"timestamp must be a finite number, got {obj['timestamp']!r}"
+    return None
+
+
+_SCHEMAS: Final[dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], str | None]]]] = {
+    "request": (_REQUEST_FIELDS, _check_request_line),
+    "feedback": (_FEEDBACK_FIELDS, _check_feedback_line),
+}
+
+
+def _check_line(obj: object, kind: str) -> str | None:
+    if type(obj) is not dict:
+        return f"expected a JSON object, got {type(obj).__name__}"
+    fields, check = _SCHEMAS[kind]
+    missing = [name for name in ("v", "type", *fields) if name not in obj]
+    if missing:
+        return f"missing fields {missing}"
+    version = obj["v"]
+    if type(version) is not int or version != SCHEMA_VERSION:
+        return f"unsupported schema version {version!r}; expected {SCHEMA_VERSION}"
+    if obj["type"] != kind:
+        return f"record type {obj['type']!r} in a {kind} log; expected {kind!r}"
+    if len(obj) != len(fields) + 2:
+        known = {"v", "type", *fields}
+        return f"unexpected fields {[name for name in obj if name not in known]}"
+    return check(obj)
