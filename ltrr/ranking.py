@@ -51,6 +51,14 @@ class PoolFeaturizer:
         search time (found, rank, score).
     match_fields : sequence of str, optional
         Text fields whose query-term overlap is a feature (default: every catalog field).
+    complete : {"called", "all"}
+        Which strategies' similarities are completed for a pool (when the plan's
+        budgets are given). ``"called"`` (default): those the plan called (their
+        query work, e.g. the query's embedding, is already done) and those that
+        declare :attr:`~ltrr.strategy.Capability.CHEAP_SCORES`; the others' ``_sim``
+        is missing (NaN, which LightGBM treats as missing), so a strategy the plan
+        skips costs nothing and one ranker, trained on pools with the same rule,
+        serves every plan. ``"all"``: every scoring strategy, whatever the plan.
     """
 
     def __init__(
@@ -59,7 +67,11 @@ class PoolFeaturizer:
         strategies: Mapping[str, Any],
         *,
         match_fields: Sequence[str] | None = None,
+        complete: str = "called",
     ) -> None:
+        if complete not in ("called", "all"):
+            raise InvalidInputError(f"complete must be 'called' or 'all', got {complete!r}")
+        self.complete = complete
         self.catalog = catalog
         self.strategy_names = list(strategies)
         self._scorers = {
@@ -67,6 +79,9 @@ class PoolFeaturizer:
             for n, s in strategies.items()
             if Capability.SCORE_ITEMS in s.capabilities
             and Capability.LEARNS_ONLINE not in s.capabilities
+        }
+        self._cheap = {
+            n for n, s in self._scorers.items() if Capability.CHEAP_SCORES in s.capabilities
         }
         fields = list(match_fields) if match_fields is not None else list(catalog.field_names)
         catalog.check_fields(fields)
@@ -124,6 +139,28 @@ class PoolFeaturizer:
         twin._scorers = {n: strategies.get(n, s) for n, s in self._scorers.items()}
         return twin
 
+    def completes(self, strategy: str, budgets: Mapping[str, int] | None) -> bool:
+        """Return whether a strategy's similarity is completed for a plan's pool.
+
+        Parameters
+        ----------
+        strategy : str
+            A strategy name.
+        budgets : Mapping[str, int] or None
+            The plan's budgets (None: no plan, every scoring strategy is completed).
+
+        Returns
+        -------
+        bool
+            True for a scoring strategy the plan called, one with cheap scores, or any
+            scoring strategy when :attr:`complete` is ``"all"`` or no budgets are given.
+        """
+        if strategy not in self._scorers:
+            return False
+        if budgets is None or self.complete == "all" or strategy in self._cheap:
+            return True
+        return budgets.get(strategy, 0) > 0
+
     @cached_property
     def _field_terms(self) -> list[list[frozenset[str]]]:
         """Return each match field's terms per catalog item.
@@ -154,7 +191,9 @@ class PoolFeaturizer:
             The merged pool.
         budgets : Mapping[str, int], optional
             The plan's budget per strategy (0 or absent: not called), so that "not
-            found" reads differently for a strategy that was not asked.
+            found" reads differently for a strategy that was not asked, and so that
+            only the similarities :attr:`complete` names are computed (without
+            budgets, every scoring strategy's).
 
         Returns
         -------
@@ -177,7 +216,8 @@ class PoolFeaturizer:
             X[:, col + 3] = np.array([p.scores.get(s, np.nan) for p in pool], dtype=np.float32)
             col += 4
             if s in self._scorers:
-                X[:, col] = self._scorers[s].score_items(query, positions)
+                if self.completes(s, budgets):
+                    X[:, col] = self._scorers[s].score_items(query, positions)
                 col += 1
         X[:, col] = [rrf_score(p) for p in pool]
         X[:, col + 1] = [len(p.ranks) for p in pool]

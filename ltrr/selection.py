@@ -287,19 +287,23 @@ class PlanSelector:
         rewards : sequence of float
             One finite reward per plan, in :attr:`plans` order.
         order : sequence of int, optional
-            Order of the updates (default: plan order).
+            The plans to update, in this order (default: every plan, in plan order); a
+            subset updates only the plans it names (e.g. those a request informs), and
+            the other plans' values are not read.
         """
         r = np.asarray(rewards, dtype=np.float64)
         if r.shape != (len(self.plans),):
             raise InvalidInputError(
                 f"rewards must hold one value per plan ({len(self.plans)}), got shape {r.shape}"
             )
-        if not np.all(np.isfinite(r)):
-            raise InvalidInputError(f"rewards must be finite, got {r.tolist()}")
         _check_example(example, len(self.plans))
         idx = list(range(len(self.plans))) if order is None else [int(j) for j in order]
-        if sorted(idx) != list(range(len(self.plans))):
-            raise InvalidInputError(f"order must be a permutation of the plan indices, got {idx}")
+        if len(set(idx)) != len(idx) or not all(0 <= j < len(self.plans) for j in idx):
+            raise InvalidInputError(
+                f"order must list distinct plan indices in [0, {len(self.plans)}), got {idx}"
+            )
+        if not np.all(np.isfinite(r[idx])):
+            raise InvalidInputError(f"rewards must be finite, got {r.tolist()}")
         with self._lock:
             _learn_each(self._vw, example, r, idx)
             self.n_learned_ += len(idx)

@@ -46,11 +46,18 @@ class Capability(enum.Enum):
         (e.g. how peaked the strategy's scores are), computed before the plan is chosen.
     PREPARE_QUERY
         ``prepare_query(query)``: cache the query's representation (its embedding) so
-        later similarity look-ups are cheap; called only when the ranker needs them.
+        later similarity look-ups are cheap (to warm it ahead of a search; the engine
+        itself does query work only for the strategies a plan calls, see CHEAP_SCORES).
     SCORE_ITEMS
         ``score_items(query, positions)``: this strategy's similarity of any catalog
         items to the query, so the ranker's features are complete for items other
         strategies found.
+    CHEAP_SCORES
+        ``score_items`` costs little even when the plan did not call the strategy (no
+        query encoding: BM25 over the pool's terms), so the ranker's completed
+        similarity is computed for every plan; without it a strategy's similarity is
+        completed only when the plan called it (its query work is then already done)
+        and is missing otherwise, so a strategy the plan skips costs nothing.
     LEARNS_ONLINE
         ``update(interactions)`` changes what the strategy retrieves as feedback arrives
         (the memory index); the engine passes every feedback on.
@@ -63,6 +70,7 @@ class Capability(enum.Enum):
     QUERY_SIGNALS = "query_signals"
     PREPARE_QUERY = "prepare_query"
     SCORE_ITEMS = "score_items"
+    CHEAP_SCORES = "cheap_scores"
     LEARNS_ONLINE = "learns_online"
     LEARNS_FROM_PAIRS = "learns_from_pairs"
 

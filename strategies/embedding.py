@@ -15,6 +15,7 @@ from ltrr.io import atomic_write_json, read_json
 from ltrr.registry import register_strategy
 from ltrr.strategy import Capability
 from ltrr.types import Catalog, Context, Interaction, Query
+from ltrr.validation import check_bool
 from strategies.ann import ExactIndex, HNSWIndex, VectorIndex, make_index
 from strategies.base import (
     PROBE_DEPTH,
@@ -52,6 +53,12 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         Encoder truncation length in word pieces (default: the model's).
     cache_dir : str, optional
         Embedding cache root (default ``$LTRR_CACHE/embeddings`` or ``~/.cache/ltrr/embeddings``).
+    signals : bool
+        Give query signals to the plan selector (:meth:`query_signals`; default
+        False). They are computed before the plan is chosen and cost the query's
+        encoding on every request, also when the plan then skips this strategy, so
+        by default they are off and a plan without the embedding strategy does no
+        embedding work.
     use_cache : bool
         Cache passage embeddings on disk (default True).
     show_progress : bool
@@ -66,7 +73,9 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
 
     kind = "embedding"
     source_type = "embedding"
-    capabilities = frozenset({Capability.QUERY_SIGNALS, Capability.PREPARE_QUERY, Capability.SCORE_ITEMS})
+    capabilities = frozenset(
+        {Capability.QUERY_SIGNALS, Capability.PREPARE_QUERY, Capability.SCORE_ITEMS}
+    )
 
     def __init__(
         self,
@@ -81,10 +90,12 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         batch_size: int = 64,
         max_seq_length: int | None = None,
         cache_dir: str | None = None,
+        signals: bool = False,
         use_cache: bool = True,
         show_progress: bool = False,
     ) -> None:
         super().__init__(name=name)
+        check_bool("signals", signals)
         if fields is not None and (isinstance(fields, str) or not fields):
             raise InvalidInputError(
                 f"fields must be a non-empty list of field names, got {fields!r}"
@@ -106,6 +117,7 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.cache_dir = cache_dir
+        self.signals = signals
         self.use_cache = use_cache
         self.show_progress = show_progress
         self._encoder: Encoder | None = None
@@ -127,6 +139,7 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
             "batch_size": self.batch_size,
             "max_seq_length": self.max_seq_length,
             "cache_dir": self.cache_dir,
+            "signals": self.signals,
             "use_cache": self.use_cache,
             "show_progress": self.show_progress,
         }
@@ -219,11 +232,14 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         -------
         dict of str to float
             ``top``: similarity of the nearest item; ``gap3`` and ``gap9``: relative
-            drop of similarity from rank 1 to ranks 4 and 10 (when the catalog has them).
+            drop of similarity from rank 1 to ranks 4 and 10 (when the catalog has them);
+            empty when the strategy was made with ``signals=False`` (the default).
         """
         q = coerce_query(query)
         if self.index_ is None:
             raise NotFittedError(f"strategy {self.name!r} is not fitted")
+        if not self.signals:
+            return {}
         qv = self.encode_queries([q])
         _, scores = self.index_.search(qv, min(PROBE_DEPTH, self.n_items))[0]
         if len(scores) == 0:

@@ -124,7 +124,9 @@ class LexicalStrategy(Strategy):
 
     kind = "lexical"
     source_type = "lexical"
-    capabilities = frozenset({Capability.QUERY_SIGNALS, Capability.SCORE_ITEMS})
+    capabilities = frozenset(
+        {Capability.QUERY_SIGNALS, Capability.SCORE_ITEMS, Capability.CHEAP_SCORES}
+    )
 
     def __init__(
         self,

@@ -201,10 +201,6 @@ class Engine:
         results = search.retrieve(self.strategies, q, context, selection.plan)
         pool = merge_pool(results)
         drawn = sum(len(r) for r in results)
-        if self.ranker is not None and pool:
-            # strategy work the ranker's completed features need (e.g. the query's embedding
-            # when the plan did not call the embedding strategy) counts as retrieval time
-            search.prepare(self.strategies, q)
         t3 = time.perf_counter()
         budgets = dict(selection.plan.budgets)
         ranker_name = "rrf"
@@ -219,12 +215,19 @@ class Engine:
         t5 = time.perf_counter()
         items = tuple(ScoredItem(i, s, r) for r, (i, s) in enumerate(ranked, start=1))
         ranking = tuple(i.item_id for i in items)
+        with self.state.lock:  # RRF's cost is not the ranker's: without one, calls only
+            self.state.latency.observe(
+                budgets,
+                {r.strategy: r.latency_ms for r in results},
+                rank_ms=(t5 - t3) * 1e3 if self.ranker is not None else 0.0,
+                candidates=drawn if self.ranker is not None else 0,
+            )
         request_id = self.state.remember(
             PendingRequest(
                 q,
                 context,
                 selection,
-                {r.strategy: set(r.item_ids) for r in results},
+                {r.strategy: tuple(r.item_ids) for r in results},
                 ranking,
                 drawn,
                 (t3 - t2) * 1000.0,

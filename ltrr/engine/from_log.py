@@ -59,10 +59,7 @@ def training_set_from_log(
     engaged: dict[str, set[str]] = {}
     if len(feedback):
         kinds = (
-            feedback["kind"]
-            .astype(str)
-            .str.lower()
-            .str.replace("engagementkind.", "", regex=False)
+            feedback["kind"].astype(str).str.lower().str.replace("engagementkind.", "", regex=False)
         )
         pos_rows = feedback[kinds.isin([k.value for k in POSITIVE_ENGAGEMENTS])]
         for rid, item in zip(pos_rows["request_id"], pos_rows["item_id"]):
@@ -96,10 +93,9 @@ def training_set_from_log(
         groups.append(len(shown))
         keys.append(query_key(q))
     if not groups:
-        raise InvalidInputError(
-            "the log holds no shown rankings with pools: nothing to train on"
-        )
+        raise InvalidInputError("the log holds no shown rankings with pools: nothing to train on")
     return np.vstack(Xs), np.concatenate(ys), groups, np.concatenate(positions), keys
+
 
 def train_ranker_from_log(
     engine: Engine, requests: Any, feedback: Any, **params: Any
@@ -120,10 +116,9 @@ def train_ranker_from_log(
     """
     X, y, groups, positions, keys = training_set_from_log(engine, requests, feedback)
     ranker = LambdaMARTRanker(feature_names=engine.featurizer.feature_names, **params)
-    ranker.fit(
-        X, y, groups, position=positions, group_keys=keys if ranker.n_folds > 1 else None
-    )
+    ranker.fit(X, y, groups, position=positions, group_keys=keys if ranker.n_folds > 1 else None)
     engine.ranker = ranker
     return ranker
+
 
 # ---------------------------------------------------------------- save/load

@@ -135,6 +135,7 @@ def judged_plan_rewards(
     """
     return judged_plan_rewards_in(engine, query, relevance, check_k(k), own_view(engine))
 
+
 def judged_plan_rewards_in(
     engine: Engine, query: Query, relevance: Mapping[str, int], k: int, view: View
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,13 +197,9 @@ def cross_fit(
         If ``strategy_folds`` is not an integer >= 1.
     """
     if not is_fold_count(strategy_folds):
-        raise InvalidInputError(
-            f"strategy_folds must be an integer >= 1, got {strategy_folds!r}"
-        )
+        raise InvalidInputError(f"strategy_folds must be an integer >= 1, got {strategy_folds!r}")
     learners = tuple(
-        n
-        for n, st in engine.strategies.items()
-        if Capability.LEARNS_FROM_PAIRS in st.capabilities
+        n for n, st in engine.strategies.items() if Capability.LEARNS_FROM_PAIRS in st.capabilities
     )
     texts = sorted({q.text for q in queries})
     folds = min(strategy_folds, len(texts))
@@ -230,9 +227,11 @@ def cross_fit(
     )
     return CrossFit(MappingProxyType(fold_of), learners, tuple(views), strategy_ids(engine))
 
+
 def strategy_ids(engine: Engine) -> tuple[int, ...]:
     """Identity of the engine's strategy objects (a CrossFit belongs to one set)."""
     return tuple(id(s) for s in engine.strategies.values())
+
 
 def held_out_views(
     engine: Engine, queries: Sequence[Query], strategy_folds: int | CrossFit, seed: int
@@ -429,6 +428,7 @@ def training_set(
         raise InvalidInputError("no query produced a pool: nothing to train on")
     return np.vstack(Xs), np.concatenate(ys), groups, keys
 
+
 def train_ranker(
     engine: Engine,
     queries: Sequence[Query],
@@ -483,4 +483,3 @@ def train_ranker(
     ranker.fit(X, y, groups, group_keys=keys)
     engine.ranker = ranker
     return ranker
-

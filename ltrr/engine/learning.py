@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ltrr.engine.reward import click_gain
+from ltrr.engine.reward import click_gain, position_gain
 from ltrr.engine.state import PendingRequest
 from ltrr.errors import LtrrError
 from ltrr.eventlog import FeedbackRecord
@@ -20,7 +20,7 @@ from ltrr.types import POSITIVE_ENGAGEMENTS, Engagement, request_time
 if TYPE_CHECKING:
     from ltrr.engine.engine import Engine
 
-__all__ = ["learn_from_feedback", "memorised", "predicted_recall"]
+__all__ = ["learn_from_feedback", "memorised", "nested_rewards", "predicted_recall"]
 
 log = logging.getLogger("ltrr.engine")
 
@@ -65,7 +65,7 @@ def learn_from_feedback(
         gain,
         candidates=float(pending.candidates),
         recall=0.0 if recall is None else float(recall[pending.selection.index]),
-        ms=pending.retrieve_ms,
+        ms=engine.state.latency.plan_ms(dict(pending.selection.plan.budgets), pending.candidates),
     )
     if not first:
         log.warning(
@@ -73,14 +73,14 @@ def learn_from_feedback(
         )
         return reward, False, ignored
     is_memorised = memorised(engine, pending.query.text)
-    _learn_selector(engine, pending, gain, reward, recall, memorised=is_memorised)
+    _learn_selector(engine, pending, valid, gain, reward, recall, memorised=is_memorised)
     engaged = {e.item_id for e in valid if e.kind in POSITIVE_ENGAGEMENTS}
     stats, users = engine.state.stats, engine.state.users
     stats.saw(pending.query)
     if engaged and not is_memorised:
         stats.observe(
             pending.query,
-            {s: bool(items & engaged) for s, items in pending.pool_by_strategy.items()},
+            {s: not engaged.isdisjoint(items) for s, items in pending.pool_by_strategy.items()},
         )
     users.observe(pending.context.user_id if pending.context else None, float(bool(engaged)))
     update_online_strategies(
@@ -97,6 +97,7 @@ def learn_from_feedback(
 def _learn_selector(
     engine: Engine,
     pending: PendingRequest,
+    events: Sequence[Engagement],
     gain: float,
     reward: float,
     recall: np.ndarray | None,
@@ -106,22 +107,30 @@ def _learn_selector(
     """Update the selector with a request's reward (see the engine's ``online_update``).
 
     ``recall`` is the recall model's prediction for the request (None without one, or
-    when it failed). In ``"imputed"`` updates every plan learns: the chosen plan its
-    observed reward (with ``click_weight`` of its own click gain against its plan's
-    expected gain), the others their expected gain plus predicted recall term minus
-    their mean cost.
+    when it failed). ``"chosen"``: only the chosen plan learns. ``"imputed"`` with
+    judged plan means (a recall model from :meth:`~ltrr.engine.Engine.train_selector`):
+    every plan learns, the chosen plan its observed reward (with ``click_weight`` of its
+    own click gain against its plan's expected gain), the others their expected gain
+    plus predicted recall term minus their mean cost. ``"imputed"`` without plan means
+    (learning from clicks alone): the chosen plan and every plan nested in it learn
+    their counterfactual rewards (:func:`nested_rewards`).
     """
     model = engine.recall_model
     selection = pending.selection
     if model is not None and not memorised:
         model.observe_gain(selection.index, gain)
-    if (
-        model is None
-        or model.plan_candidates_ is None
-        or recall is None
-        or engine.online_update == "chosen"
-    ):
+    if engine.online_update == "chosen":
         engine.selector.learn(selection, reward)
+        return
+    if model is None or model.plan_candidates_ is None or recall is None:
+        nested = nested_rewards(engine, pending, events, recall)
+        nested[selection.index] = reward
+        with engine.state.lock:
+            order = engine.order_rng.permutation(sorted(nested)).tolist()
+        values = np.zeros(len(engine.selector.plans))
+        for j, v in nested.items():
+            values[j] = v
+        engine.selector.learn_all(selection.example, values, order=order)
         return
     expected = model.expected_gain()
     rewards = engine.reward_config.reward(
@@ -133,6 +142,69 @@ def _learn_selector(
     with engine.state.lock:
         order = engine.order_rng.permutation(len(rewards)).tolist()
     engine.selector.learn_all(selection.example, rewards, order=order)
+
+
+def nested_rewards(
+    engine: Engine,
+    pending: PendingRequest,
+    events: Sequence[Engagement],
+    recall: np.ndarray | None = None,
+) -> dict[int, float]:
+    """Counterfactual rewards of the plans nested in a request's plan, from its clicks alone.
+
+    A request that called strategy ``s`` at budget ``b`` holds ``s``'s ranked list to
+    depth ``b``, so for a plan that calls only strategies the chosen plan called, each
+    at a budget no larger, the pool is known exactly: the union of the lists' prefixes.
+    Such a plan's gain is that of the best-placed positively engaged item its pool
+    holds, at the position it would have had, its rank among the shown items that pool
+    also holds (the ranker's order of the shared items is assumed to stay); its cost is
+    its own estimated milliseconds (:class:`~ltrr.latency.LatencyModel`) and
+    candidates. Plans calling a strategy the request did not call (or that failed), or
+    asking any strategy for more than it was asked, are not informed: what they would
+    have found is unknown.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (plans, reward settings, latency estimates).
+    pending : PendingRequest
+        The served request.
+    events : sequence of Engagement
+        Its engagements with shown items.
+    recall : numpy.ndarray, optional
+        Predicted pool recall per plan (the reward's recall term; 0 without it).
+
+    Returns
+    -------
+    dict of int to float
+        Reward by plan index, for every informed plan other than the chosen one.
+    """
+    chosen = dict(pending.selection.plan.budgets)
+    found = pending.pool_by_strategy
+    engaged = {e.item_id for e in events if e.kind in POSITIVE_ENGAGEMENTS}
+    clicked = [(pos, item) for pos, item in enumerate(pending.ranking) if item in engaged]
+    out: dict[int, float] = {}
+    for j, plan in enumerate(engine.selector.plans):
+        if j == pending.selection.index:
+            continue
+        budgets = dict(plan.budgets)
+        if any(s not in found or chosen.get(s, 0) < b for s, b in budgets.items()):
+            continue
+        pool = {item for s, b in budgets.items() for item in found[s][:b]}
+        candidates = sum(min(b, len(found[s])) for s, b in budgets.items())
+        gain = 0.0
+        for pos, item in clicked:  # best placed first
+            if item in pool:
+                above = sum(1 for other in pending.ranking[:pos] if other in pool)
+                gain = position_gain(above + 1)
+                break
+        out[j] = engine.reward_config.reward(
+            gain,
+            candidates=float(candidates),
+            recall=0.0 if recall is None else float(recall[j]),
+            ms=engine.state.latency.plan_ms(budgets, candidates),
+        )
+    return out
 
 
 def memorised(engine: Engine, text: str) -> bool:

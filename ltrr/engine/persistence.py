@@ -50,9 +50,7 @@ def save_engine(engine: Engine, folder: str | Path) -> Path:
                 "click_weight": engine.click_weight,
             },
         )
-        files = {
-            str(p.relative_to(tmp)): sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
+        files = {str(p.relative_to(tmp)): sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         atomic_write_json(
             tmp / MANIFEST,
             {

@@ -22,7 +22,11 @@ class RewardConfig:
     """How feedback becomes the bandit's reward.
 
     ``reward = gain + recall_weight * pool_recall - cost_per_candidate * candidates
-    - cost_per_ms * retrieval_ms``
+    - cost_per_ms * plan_ms``
+
+    ``plan_ms`` is the plan's estimated milliseconds: the running mean time of each
+    strategy call it makes (query encoding included) plus ranking its candidates
+    (:class:`~ltrr.latency.LatencyModel`, kept in the engine's online state).
 
     Online, from feedback, ``gain`` is ``1 / log2(1 + position)`` of the
     best-placed positively engaged item (0 when nothing was engaged), and
@@ -41,7 +45,8 @@ class RewardConfig:
     cost_per_candidate : float
         Reward lost per candidate drawn (default 0.002: drawing 200 costs 0.4).
     cost_per_ms : float
-        Reward lost per millisecond of retrieval (default 0; online reward only).
+        Reward lost per estimated millisecond of the plan (default 0; online reward
+        only).
     recall_weight : float
         Reward of a full pool recall in the judged reward (default 5: at the
         default cost a plan must add 0.0004 recall per extra candidate; on SciFact
@@ -72,7 +77,7 @@ class RewardConfig:
         recall : float or numpy.ndarray
             Pool recall, observed or predicted (0: no recall term).
         ms : float
-            Retrieval milliseconds (0 offline).
+            The plan's estimated milliseconds (0 offline).
 
         Returns
         -------

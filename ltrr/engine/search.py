@@ -25,7 +25,6 @@ from ltrr.types import Context, Query, StrategyResult, request_time
 __all__ = [
     "inclusion_probabilities",
     "prefixes",
-    "prepare",
     "rank",
     "request_example",
     "request_record",
@@ -87,13 +86,6 @@ def retrieve(
         except Exception as exc:  # one failing strategy must not fail the search
             log.warning("strategy %r failed on query %r: %s", name, query.text[:80], exc)
     return results
-
-
-def prepare(strategies: Mapping[str, RetrievalStrategy], query: Query) -> None:
-    """Stage 3b: the query work the ranker's completed features need (e.g. its embedding)."""
-    for s in strategies.values():
-        if Capability.PREPARE_QUERY in s.capabilities:
-            s.prepare_query(query)
 
 
 def rank(

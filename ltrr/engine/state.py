@@ -10,6 +10,7 @@ from typing import Any
 
 from ltrr.errors import UnknownNameError
 from ltrr.features import PerformanceStats, UserHistory
+from ltrr.latency import LatencyModel
 from ltrr.selection import Selection
 from ltrr.types import Context, Query
 
@@ -28,8 +29,9 @@ class PendingRequest:
         Its context.
     selection : Selection
         The plan decision (with the selector's example and probabilities).
-    pool_by_strategy : dict of str to set of str
-        Item ids each called strategy returned.
+    pool_by_strategy : dict of str to tuple of str
+        Item ids each called strategy returned, in its rank order (so the pool of any
+        smaller budget is a prefix: see :func:`ltrr.engine.learning.nested_rewards`).
     ranking : tuple of str
         The item ids shown, best first.
     candidates : int
@@ -43,7 +45,7 @@ class PendingRequest:
     query: Query
     context: Context | None
     selection: Selection
-    pool_by_strategy: dict[str, set[str]]
+    pool_by_strategy: dict[str, tuple[str, ...]]
     ranking: tuple[str, ...]
     candidates: int
     retrieve_ms: float
@@ -64,12 +66,16 @@ class OnlineState:
         Per-query and per-strategy hit statistics (request features of the selector).
     users : UserHistory
         Per-user engagement history (request features of the selector).
+    latency : LatencyModel
+        Running estimates of each strategy's call time and of ranking per candidate
+        (what the reward's millisecond cost prices every plan with).
     """
 
     def __init__(self, max_pending: int = 100_000) -> None:
         self.max_pending = max_pending
         self.stats = PerformanceStats()
         self.users = UserHistory()
+        self.latency = LatencyModel()
         self.lock = threading.Lock()
         self._pending: OrderedDict[str, PendingRequest] = OrderedDict()
         self._seq = 0
@@ -153,9 +159,13 @@ class OnlineState:
         Returns
         -------
         dict
-            ``stats`` and ``users``.
+            ``stats``, ``users`` and ``latency``.
         """
-        return {"stats": self.stats.to_dict(), "users": self.users.to_dict()}
+        return {
+            "stats": self.stats.to_dict(),
+            "users": self.users.to_dict(),
+            "latency": self.latency.to_dict(),
+        }
 
     def restore(self, data: dict[str, Any]) -> None:
         """Replace the learned statistics with saved ones (from :meth:`to_dict`).
@@ -163,7 +173,10 @@ class OnlineState:
         Parameters
         ----------
         data : dict
-            With ``stats`` and ``users``.
+            With ``stats`` and ``users``, and ``latency`` (absent in engines saved before
+            the latency model existed: the estimates then start afresh).
         """
         self.stats = PerformanceStats.from_dict(data["stats"])
         self.users = UserHistory.from_dict(data["users"])
+        latency = data.get("latency")
+        self.latency = LatencyModel() if latency is None else LatencyModel.from_dict(latency)

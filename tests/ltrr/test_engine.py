@@ -8,10 +8,13 @@ import pytest
 
 from ltrr.engine import Engine, RewardConfig
 from ltrr.engine.judged import held_out_views, judged_plan_rewards_in
-from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
+from ltrr.engine.learning import nested_rewards
+from ltrr.engine.state import PendingRequest
+from ltrr.errors import CorruptModelError, EmptyQueryError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
+from ltrr.plans import Plan
 from ltrr.registry import fit_strategy
-from ltrr.selection import PlanSelector, default_plans
+from ltrr.selection import PlanSelector, Selection, default_plans
 from ltrr.strategy import Capability
 from ltrr.types import Context, Engagement, EngagementKind, Query
 from strategies import LexicalStrategy, XRTreeStrategy
@@ -67,10 +70,14 @@ def test_feedback_rewards_and_updates(engine):
     first = r.item_ids[0]
     out = engine.feedback(r.request_id, [click(first, 1)])
     assert out.learned and out.reward == pytest.approx(1.0)  # 1 / log2(1 + 1)
-    assert engine.selector.n_learned_ == 1
+    chosen = dict(engine.selector.plans[engine.pending(r.request_id).selection.index].budgets)
+    nested = [  # the plans whose every call the chosen plan made at least as deep
+        p for p in engine.selector.plans if all(chosen.get(s, 0) >= b for s, b in p.budgets)
+    ]
+    assert engine.selector.n_learned_ == len(nested) >= 1
     again = engine.feedback(r.request_id, [click(first, 1)])
-    assert (
-        not again.learned and engine.selector.n_learned_ == 1
+    assert not again.learned and engine.selector.n_learned_ == len(
+        nested
     )  # duplicate: logged, not learned twice
     r2 = engine.search("apple", k=5)
     shown_second = r2.item_ids[1] if len(r2.item_ids) > 1 else r2.item_ids[0]
@@ -182,7 +189,12 @@ def test_search_from_many_threads(engine):
     for t in threads:
         t.join()
     assert not errors and len(set(ids)) == 100
-    assert engine.selector.n_learned_ == 100
+
+    def informed(rid):  # the chosen plan and every plan nested in it learn once
+        chosen = dict(engine.pending(rid).selection.plan.budgets)
+        return sum(all(chosen.get(s, 0) >= b for s, b in p.budgets) for p in engine.selector.plans)
+
+    assert engine.selector.n_learned_ == sum(informed(rid) for rid in ids)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +211,7 @@ def test_search_from_many_threads(engine):
             InvalidInputError,
             "cost_per_candidate must be",
         ),
-        (lambda cat, s: s.search("   ", k=3), Exception, "empty or whitespace"),
+        (lambda cat, s: s.search("   ", k=3), EmptyQueryError, "empty or whitespace only"),
         (lambda cat, s: s.search("apple", k=0), InvalidInputError, "k must be an integer >= 1"),
     ],
 )
@@ -383,15 +395,43 @@ def test_imputed_rewards_are_expected_gain_plus_recall_minus_cost(engine, weight
         Engine(engine.catalog, engine.strategies, click_weight=2)
 
 
-def test_imputed_update_needs_judged_plan_means(engine):
-    # no warm start: no recall model, so feedback is a bandit update of the chosen plan
-    r = engine.search("apple", k=5)
-    engine.feedback(r.request_id, [])
-    assert engine.selector.n_learned_ == 1
+def test_chosen_update_learns_the_chosen_plan_only(small_catalog):
+    e = Engine(
+        small_catalog, {"lexical": LexicalStrategy().fit(small_catalog)}, online_update="chosen"
+    )
+    r = e.search("apple", k=5)
+    e.feedback(r.request_id, [])
+    assert e.selector.n_learned_ == 1
     with pytest.raises(
         InvalidInputError, match="online_update must be 'imputed' or 'chosen', got 'all'"
     ):
-        Engine(engine.catalog, engine.strategies, online_update="all")
+        Engine(small_catalog, e.strategies, online_update="all")
+
+
+def test_nested_rewards_price_every_plan_the_request_informs(small_catalog):
+    # lexical=50 called; plans lexical=10 and lexical=30 are nested in it, others are not
+    strategies = {
+        "lexical": LexicalStrategy().fit(small_catalog),
+        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
+    }
+    plans = [Plan.parse(t) for t in ("lexical=1", "lexical=3", "lexical=50", "titles=3")]
+    cfg = RewardConfig(cost_per_candidate=0.01, cost_per_ms=0.0)
+    e = Engine(small_catalog, strategies, plans=plans, reward=cfg, seed=0)
+    q = Query("apple fruit")
+    found = strategies["lexical"].retrieve(q, k=50).item_ids
+    assert len(found) >= 3
+    selection = e.selector.choose(e.request_example(q, None))
+    chosen = Selection(2, plans[2], 1.0, {p.id: 0.25 for p in plans}, selection.example)
+    ranking = (found[2], found[0], found[1])  # the ranker put lexical's third item first
+    pending = PendingRequest(q, None, chosen, {"lexical": tuple(found)}, ranking, len(found), 0.0)
+    out = nested_rewards(e, pending, [click(found[1], 3)])
+    assert set(out) == {0, 1}  # lexical=50 is the chosen plan; titles was not called
+    assert out[0] == pytest.approx(0.0 - 0.01 * 1)  # found[1] is not in lexical's top 1
+    # in lexical=3's pool (top 3), shown at 3 with both items above it also in the pool
+    assert out[1] == pytest.approx(1 / np.log2(1 + 3) - 0.01 * 3)
+    out = nested_rewards(e, pending, [click(found[0], 2)])
+    # lexical=1's pool is found[0] alone: it would have been shown first
+    assert out[0] == pytest.approx(1.0 - 0.01 * 1)
 
 
 def test_train_selector_moves_plans_towards_what_judgements_reward(small_catalog):

@@ -179,7 +179,7 @@ def test_learn_all_is_full_information_regression():
     [
         ([0.1, 0.2], None, None, r"one value per plan \(3\), got shape \(2,\)"),
         ([0.1, float("nan"), 0.2], None, None, "rewards must be finite"),
-        ([0.1, 0.2, 0.3], [0, 0, 1], None, "order must be a permutation"),
+        ([0.1, 0.2, 0.3], [0, 0, 1], None, "order must list distinct plan indices"),
         ([0.1, 0.2, 0.3], None, 2, "a shared line and 3 plan lines, got 2 lines"),
     ],
 )

@@ -161,9 +161,11 @@ def test_retrieval_from_many_threads(fitted):
     assert all(len(ids) == 3 for ids in results.values())
 
 
-def test_query_signals_read_the_nearest_items(fitted):
-    sig = fitted.query_signals("red apple")
-    top = fitted.retrieve("red apple", k=10).candidates
+def test_query_signals_read_the_nearest_items(fitted, cache_dir, small_catalog_module):
+    assert fitted.query_signals("red apple") == {}  # off by default: no encoding before the plan
+    with_signals = EmbeddingStrategy(cache_dir=cache_dir, signals=True).fit(small_catalog_module)
+    sig = with_signals.query_signals("red apple")
+    top = with_signals.retrieve("red apple", k=10).candidates
     assert sig["top"] == pytest.approx(float(top[0].score), abs=1e-5)
     assert sig["gap3"] == pytest.approx((top[0].score - top[3].score) / abs(top[0].score), abs=1e-4)
     assert 0.0 <= sig["gap3"] <= sig["gap9"] if "gap9" in sig else True

@@ -1,0 +1,178 @@
+"""Running estimates of what a plan costs in milliseconds: each strategy's call, and ranking per candidate."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ltrr.errors import InvalidInputError
+from ltrr.validation import check_real
+
+__all__ = ["LatencyModel"]
+
+
+class LatencyModel:
+    """Exponentially weighted running means of measured times, to price every plan.
+
+    A plan's estimated cost is the sum, over the strategies it calls, of each
+    strategy's running mean call time at that budget (its query work, e.g. the query
+    encoding, included: it is timed inside the call), plus the running mean ranking
+    time per candidate (feature completion and the ranker) times its candidates:
+
+    ``plan_ms = sum_s call_ms(s, b_s) + rank_ms_per_candidate * candidates``
+
+    A strategy's time at a budget it has not been measured at is its mean over the
+    budgets it has been measured at, and ``prior_ms`` before any measurement. The
+    bandit's reward uses these estimates rather than a request's own times, so one
+    slow request (a garbage collection, a busy core) does not teach it that a plan
+    is slow, and so that plans a request did not run are priced too.
+
+    Parameters
+    ----------
+    halflife : float
+        Observations after which an old measurement weighs half (default 200).
+    prior_ms : float
+        Call time assumed for a strategy never measured (default 1.0).
+    """
+
+    def __init__(self, *, halflife: float = 200.0, prior_ms: float = 1.0) -> None:
+        check_real("halflife", halflife, low=1.0)
+        check_real("prior_ms", prior_ms, low=0.0)
+        self.halflife = float(halflife)
+        self.prior_ms = float(prior_ms)
+        self._alpha = 1.0 - 0.5 ** (1.0 / self.halflife)
+        #: running mean call time by strategy and budget
+        self.call_ms_: dict[str, dict[int, float]] = {}
+        #: running mean ranking time per candidate (None until measured)
+        self.rank_ms_per_candidate_: float | None = None
+        self.n_observed_ = 0
+
+    def _mix(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self._alpha * (new - old)
+
+    def observe(
+        self,
+        budgets: Mapping[str, int],
+        call_ms: Mapping[str, float],
+        *,
+        rank_ms: float,
+        candidates: int,
+    ) -> None:
+        """Fold one request's measured times into the running means.
+
+        Parameters
+        ----------
+        budgets : Mapping[str, int]
+            The plan's budget per strategy it called.
+        call_ms : Mapping[str, float]
+            Measured time of each strategy call (strategies absent were not timed).
+        rank_ms : float
+            Time spent completing features and ranking the pool.
+        candidates : int
+            Candidates the pool was built from.
+        """
+        for name, ms in call_ms.items():
+            if name not in budgets or not math.isfinite(ms) or ms < 0:
+                continue
+            per_budget = self.call_ms_.setdefault(name, {})
+            b = int(budgets[name])
+            per_budget[b] = self._mix(per_budget.get(b), float(ms))
+        if candidates > 0 and math.isfinite(rank_ms) and rank_ms >= 0:
+            self.rank_ms_per_candidate_ = self._mix(
+                self.rank_ms_per_candidate_, float(rank_ms) / candidates
+            )
+        self.n_observed_ += 1
+
+    def call_ms(self, strategy: str, budget: int) -> float:
+        """Return the estimated time of one strategy call at a budget.
+
+        Parameters
+        ----------
+        strategy : str
+            Strategy name.
+        budget : int
+            Candidates asked for.
+
+        Returns
+        -------
+        float
+            Milliseconds (0 for a budget of 0: the strategy is not called).
+        """
+        if budget <= 0:
+            return 0.0
+        per_budget = self.call_ms_.get(strategy)
+        if not per_budget:
+            return self.prior_ms
+        if budget in per_budget:
+            return per_budget[budget]
+        return sum(per_budget.values()) / len(per_budget)
+
+    def plan_ms(self, budgets: Mapping[str, int], candidates: float) -> float:
+        """Return a plan's estimated milliseconds: its calls plus ranking its candidates.
+
+        Parameters
+        ----------
+        budgets : Mapping[str, int]
+            The plan's budget per strategy.
+        candidates : float
+            Candidates its pool is built from (at most the sum of its budgets).
+
+        Returns
+        -------
+        float
+            Estimated milliseconds.
+        """
+        per_candidate = self.rank_ms_per_candidate_ or 0.0
+        calls = sum(self.call_ms(s, b) for s, b in budgets.items())
+        return calls + per_candidate * float(candidates)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings and running means as JSON-ready data.
+
+        Returns
+        -------
+        dict
+            ``halflife``, ``prior_ms``, ``call_ms``, ``rank_ms_per_candidate``, ``n_observed``.
+        """
+        return {
+            "halflife": self.halflife,
+            "prior_ms": self.prior_ms,
+            "call_ms": {s: {str(b): v for b, v in d.items()} for s, d in self.call_ms_.items()},
+            "rank_ms_per_candidate": self.rank_ms_per_candidate_,
+            "n_observed": self.n_observed_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyModel:
+        """Rebuild a model from :meth:`to_dict` data.
+
+        Parameters
+        ----------
+        data : Mapping[str, Any]
+            As written by :meth:`to_dict`.
+
+        Returns
+        -------
+        LatencyModel
+            The model.
+
+        Raises
+        ------
+        InvalidInputError
+            If a field is missing or malformed.
+        """
+        try:
+            model = cls(halflife=data["halflife"], prior_ms=data["prior_ms"])
+            model.call_ms_ = {
+                str(s): {int(b): float(v) for b, v in d.items()} for s, d in data["call_ms"].items()
+            }
+            rate = data["rank_ms_per_candidate"]
+            model.rank_ms_per_candidate_ = None if rate is None else float(rate)
+            model.n_observed_ = int(data["n_observed"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInputError(
+                f"latency model data must hold halflife, prior_ms, call_ms, "
+                f"rank_ms_per_candidate and n_observed: {exc!r}"
+            ) from exc
+        return model
