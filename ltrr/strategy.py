@@ -108,6 +108,8 @@ class RetrievalStrategy(Protocol):
     @property
     def n_items(self) -> int: ...  # noqa: D102
 
+    def get_params(self) -> dict[str, Any]: ...  # noqa: D102
+
     def fit(self, catalog: Catalog) -> Any: ...  # noqa: D102
 
     def retrieve(  # noqa: D102

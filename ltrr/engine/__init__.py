@@ -5,6 +5,7 @@ from ltrr.engine.judged import CrossFit
 from ltrr.engine.persistence import MANIFEST
 from ltrr.engine.responses import FeedbackResult, ScoredItem, SearchResponse
 from ltrr.engine.reward import RewardConfig
+from ltrr.engine.schedule import RetrainReport, RetrainSchedule
 from ltrr.engine.state import OnlineState, PendingRequest
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "FeedbackResult",
     "OnlineState",
     "PendingRequest",
+    "RetrainReport",
+    "RetrainSchedule",
     "RewardConfig",
     "ScoredItem",
     "SearchResponse",

@@ -22,6 +22,7 @@ from ltrr.engine import from_log, judged, learning, persistence, search
 from ltrr.engine.judged import CrossFit
 from ltrr.engine.responses import FeedbackResult, ScoredItem, SearchResponse
 from ltrr.engine.reward import RewardConfig
+from ltrr.engine.schedule import RetrainSchedule
 from ltrr.engine.state import OnlineState, PendingRequest
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
@@ -79,6 +80,10 @@ class Engine:
         also updates). Default 0: one request's clicks are noise next to the small
         reward differences between plans (std ~0.45 against a few hundredths), and
         weighing them made the plans drift on SciFact (pool recall share 98% -> 93%).
+    retrain : RetrainSchedule, optional
+        Retrain the ranker and the pair-learning strategies from the engine's own
+        clicks on a schedule (:class:`~ltrr.engine.schedule.RetrainSchedule`): how an
+        engine without judgements learns everything (default: none).
     seed : int
         Seed of the selector.
     """
@@ -97,6 +102,7 @@ class Engine:
         max_pending: int = 100_000,
         online_update: str = "imputed",
         click_weight: float = 0.0,
+        retrain: RetrainSchedule | None = None,
         seed: int = 0,
     ) -> None:
         if not strategies:
@@ -149,6 +155,7 @@ class Engine:
         if not (is_real(click_weight) and 0.0 <= click_weight <= 1.0):
             raise InvalidInputError(f"click_weight must lie in [0, 1], got {click_weight!r}")
         self.click_weight = float(click_weight)
+        self.retrain = retrain
         #: Requests awaiting feedback, plan statistics and user history.
         self.state = OnlineState(max_pending)
         #: Orders the plans of each imputed selector update.
@@ -227,7 +234,7 @@ class Engine:
                 q,
                 context,
                 selection,
-                {r.strategy: tuple(r.item_ids) for r in results},
+                tuple(results),
                 ranking,
                 drawn,
                 (t3 - t2) * 1000.0,
@@ -365,6 +372,40 @@ class Engine:
         """
         reward, learned, ignored = learning.learn_from_feedback(self, request_id, events)
         return FeedbackResult(request_id, reward, learned, ignored)
+
+    def replace_strategy(self, name: str, strategy: RetrievalStrategy) -> None:
+        """Swap a fitted strategy in for one of the same name (e.g. refitted on new pairs).
+
+        The swap is one assignment: a search running meanwhile uses the old or the new
+        strategy, never a half-built one.
+
+        Parameters
+        ----------
+        name : str
+            One of the engine's strategy names.
+        strategy : RetrievalStrategy
+            The fitted replacement, over the same catalog.
+
+        Raises
+        ------
+        UnknownNameError
+            If the engine has no strategy of that name.
+        InvalidInputError
+            If the replacement is not fitted, or indexes another number of items.
+        """
+        if name not in self.strategies:
+            raise UnknownNameError(
+                f"engine has no strategy {name!r}; it has {sorted(self.strategies)}"
+            )
+        if not strategy.is_fitted or strategy.n_items != len(self.catalog):
+            raise InvalidInputError(
+                f"replacement for strategy {name!r} must be fitted on the engine's catalog "
+                f"({len(self.catalog)} items)"
+            )
+        featurizer = self.featurizer.with_strategies({name: strategy})
+        strategies = dict(self.strategies)
+        strategies[name] = strategy
+        self.strategies, self.featurizer = strategies, featurizer
 
     def pending(self, request_id: str) -> PendingRequest:
         """Return a served request still awaiting (or holding) feedback.

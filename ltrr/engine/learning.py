@@ -91,6 +91,10 @@ def learn_from_feedback(
         valid,
         log_errors=True,
     )
+    schedule = engine.retrain
+    if schedule is not None and schedule.record(request_id, pending, valid):
+        report = schedule.run(engine)  # failures are logged; the old models keep serving
+        log.info("scheduled retraining: %s", report)
     return reward, True, ignored
 
 

@@ -12,7 +12,7 @@ from ltrr.errors import UnknownNameError
 from ltrr.features import PerformanceStats, UserHistory
 from ltrr.latency import LatencyModel
 from ltrr.selection import Selection
-from ltrr.types import Context, Query
+from ltrr.types import Context, Query, StrategyResult
 
 __all__ = ["OnlineState", "PendingRequest"]
 
@@ -29,8 +29,8 @@ class PendingRequest:
         Its context.
     selection : Selection
         The plan decision (with the selector's example and probabilities).
-    pool_by_strategy : dict of str to tuple of str
-        Item ids each called strategy returned, in its rank order (so the pool of any
+    results : tuple of StrategyResult
+        What each called strategy returned, in its rank order (so the pool of any
         smaller budget is a prefix: see :func:`ltrr.engine.learning.nested_rewards`).
     ranking : tuple of str
         The item ids shown, best first.
@@ -45,11 +45,16 @@ class PendingRequest:
     query: Query
     context: Context | None
     selection: Selection
-    pool_by_strategy: dict[str, tuple[str, ...]]
+    results: tuple[StrategyResult, ...]
     ranking: tuple[str, ...]
     candidates: int
     retrieve_ms: float
     learned: bool = False
+
+    @property
+    def pool_by_strategy(self) -> dict[str, tuple[str, ...]]:
+        """Item ids each called strategy returned, best first."""
+        return {r.strategy: tuple(r.item_ids) for r in self.results}
 
 
 class OnlineState:

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from ltrr.engine import Engine, RewardConfig
+from ltrr.engine import Engine, RetrainSchedule, RewardConfig
 from ltrr.engine.judged import held_out_views, judged_plan_rewards_in
 from ltrr.engine.learning import nested_rewards
 from ltrr.engine.state import PendingRequest
@@ -423,7 +423,8 @@ def test_nested_rewards_price_every_plan_the_request_informs(small_catalog):
     selection = e.selector.choose(e.request_example(q, None))
     chosen = Selection(2, plans[2], 1.0, {p.id: 0.25 for p in plans}, selection.example)
     ranking = (found[2], found[0], found[1])  # the ranker put lexical's third item first
-    pending = PendingRequest(q, None, chosen, {"lexical": tuple(found)}, ranking, len(found), 0.0)
+    result = strategies["lexical"].retrieve(q, k=50)
+    pending = PendingRequest(q, None, chosen, (result,), ranking, len(found), 0.0)
     out = nested_rewards(e, pending, [click(found[1], 3)])
     assert set(out) == {0, 1}  # lexical=50 is the chosen plan; titles was not called
     assert out[0] == pytest.approx(0.0 - 0.01 * 1)  # found[1] is not in lexical's top 1
@@ -621,3 +622,56 @@ def test_one_cross_fit_serves_ranker_and_selector_training(small_catalog):
         engine.train_selector([Query("pear", id="p")], {"p": {"d1": 1}}, strategy_folds=fit)
     with pytest.raises(InvalidInputError, match="strategy_folds must be an integer >= 1"):
         engine.cross_fit(qs, strategy_folds=0)
+
+
+def test_retrain_schedule_learns_a_ranker_and_pairs_from_clicks(small_catalog):
+    strategies = {
+        "lexical": LexicalStrategy().fit(small_catalog),
+        "xrtree": XRTreeStrategy(seed=0).fit(small_catalog),
+    }
+    schedule = RetrainSchedule(every=30, min_engaged=5, ranker_params={"n_estimators": 5})
+    e = Engine(small_catalog, strategies, retrain=schedule, seed=0)
+    old_tree = e.strategies["xrtree"]
+    for i in range(60):
+        q = QUERIES[i % len(QUERIES)]
+        r = e.search(q, k=3)
+        hits = [it for it in r.item_ids if it in QRELS[q.id]]
+        e.feedback(r.request_id, [click(hits[0], r.item_ids.index(hits[0]) + 1)] if hits else [])
+    assert len(schedule.reports_) == 2 and not schedule.reports_[-1].errors
+    assert schedule.reports_[-1].ranker and schedule.reports_[-1].strategies == ("xrtree",)
+    assert e.ranker is not None and e.search("apple", k=3).ranker == "lambdamart"
+    assert e.strategies["xrtree"] is not old_tree and e.strategies["xrtree"].trained_on("apple")
+
+
+def test_a_failing_retraining_keeps_the_old_models(small_catalog, monkeypatch, caplog):
+    e = Engine(
+        small_catalog,
+        {"lexical": LexicalStrategy().fit(small_catalog)},
+        retrain=RetrainSchedule(every=5, min_engaged=1),
+    )
+
+    def broken(*args, **kwargs):
+        raise InvalidInputError("disk full")
+
+    monkeypatch.setattr(e, "train_ranker_from_log", broken)
+    for _ in range(5):
+        r = e.search("apple", k=3)
+        e.feedback(r.request_id, [click(r.item_ids[0], 1)])
+    report = e.retrain.reports_[-1]
+    assert not report.ranker and report.errors == ("ranker: disk full",)
+    assert e.ranker is None and e.search("apple", k=3).ranker == "rrf"  # still serving
+    assert "scheduled ranker retraining failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"every": 0}, "every must be"),
+        ({"window": 2.5}, "window must be"),
+        ({"ranker": "yes"}, "ranker must be"),
+        ({"min_engaged": -1}, "min_engaged must be"),
+    ],
+)
+def test_retrain_schedule_bad_input(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        RetrainSchedule(**kwargs)

@@ -1,0 +1,218 @@
+"""Learning from clicks on a schedule: the ranker and the pair-learning strategies retrained from traffic."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ltrr.engine.state import PendingRequest
+from ltrr.registry import fit_strategy, make_strategy
+from ltrr.strategy import Capability
+from ltrr.types import POSITIVE_ENGAGEMENTS, Engagement
+from ltrr.validation import check_bool, check_int
+
+if TYPE_CHECKING:
+    from ltrr.engine.engine import Engine
+
+__all__ = ["RetrainReport", "RetrainSchedule"]
+
+log = logging.getLogger("ltrr.engine")
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    """What one scheduled retraining did.
+
+    Attributes
+    ----------
+    requests : int
+        Answered requests it trained on.
+    pairs : int
+        ``(query, engaged item)`` pairs the pair-learning strategies were refitted on.
+    ranker : bool
+        Whether a new ranker was installed.
+    strategies : tuple of str
+        Strategies refitted and swapped in.
+    errors : tuple of str
+        What failed (the old model keeps serving for each).
+    seconds : float
+        Wall time.
+    """
+
+    requests: int
+    pairs: int
+    ranker: bool
+    strategies: tuple[str, ...]
+    errors: tuple[str, ...]
+    seconds: float
+
+
+class RetrainSchedule:
+    """Retrain an engine from its own answered requests and their clicks, every ``every`` feedbacks.
+
+    The engine hands every first feedback to :meth:`record`; every ``every`` of them
+    it calls :meth:`run`, which (1) retrains the LambdaMART ranker on the last
+    ``window`` answered requests (position-debiased, shown items as rows, positive
+    engagements as labels: :meth:`Engine.train_ranker_from_log
+    <ltrr.engine.Engine.train_ranker_from_log>`) and (2) refits every pair-learning
+    strategy (:attr:`~ltrr.strategy.Capability.LEARNS_FROM_PAIRS`, the XR-tree) on the
+    ``(query text, engaged item)`` pairs seen so far (the ``max_pairs`` most recent
+    distinct pairs). The ranker is trained first, on features from the strategies that
+    served the window, so that a strategy refitted on the window's own clicks does not
+    leak them into the features it learns from. Each new model is built aside and swapped in only once complete;
+    a retraining that fails is logged, and the old model keeps serving. No relevance
+    judgement is needed: this is how an engine learns from clicks alone.
+
+    Parameters
+    ----------
+    every : int
+        First feedbacks between retrainings (default 1,000).
+    window : int
+        Most recent answered requests the ranker trains on (default 5,000).
+    ranker : bool
+        Retrain the ranker (default True).
+    pairs : bool
+        Refit the pair-learning strategies (default True).
+    max_pairs : int
+        Distinct engaged pairs kept (default 50,000; oldest dropped).
+    min_engaged : int
+        Requests with a positive engagement needed before the first retraining
+        (default 50: fewer clicks cannot train a ranker worth serving).
+    ranker_params : Mapping[str, object], optional
+        :class:`~ltrr.ranking.LambdaMARTRanker` settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        every: int = 1000,
+        window: int = 5000,
+        ranker: bool = True,
+        pairs: bool = True,
+        max_pairs: int = 50_000,
+        min_engaged: int = 50,
+        ranker_params: Mapping[str, object] | None = None,
+    ) -> None:
+        self.every = check_int("every", every, low=1)
+        self.window = check_int("window", window, low=1)
+        self.ranker = check_bool("ranker", ranker)
+        self.pairs = check_bool("pairs", pairs)
+        self.max_pairs = check_int("max_pairs", max_pairs, low=1)
+        self.min_engaged = check_int("min_engaged", min_engaged, low=0)
+        self.ranker_params = dict(ranker_params or {})
+        self._history: deque[tuple[dict[str, Any], list[dict[str, Any]]]] = deque(maxlen=window)
+        self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._since = 0
+        self._engaged = 0
+        #: Reports of the retrainings run so far.
+        self.reports_: list[RetrainReport] = []
+
+    def record(
+        self, request_id: str, pending: PendingRequest, events: Sequence[Engagement]
+    ) -> bool:
+        """Keep an answered request and its engagements; return whether a retraining is due.
+
+        Parameters
+        ----------
+        request_id : str
+            The request's id.
+        pending : PendingRequest
+            The served request.
+        events : sequence of Engagement
+            Its engagements with shown items.
+
+        Returns
+        -------
+        bool
+            True every ``every`` recorded requests, once ``min_engaged`` had a click.
+        """
+        ranks: dict[str, dict[str, int]] = {}
+        scores: dict[str, dict[str, float]] = {}
+        for result in pending.results:
+            for c in result.candidates:
+                ranks.setdefault(c.item_id, {})[result.strategy] = c.rank
+                scores.setdefault(c.item_id, {})[result.strategy] = c.score
+        request = {
+            "request_id": request_id,
+            "query": pending.query.text,
+            "context": pending.context.to_dict() if pending.context is not None else {},
+            "action": pending.selection.plan.id,
+            "pool": [{"item_id": i, "ranks": rk, "scores": scores[i]} for i, rk in ranks.items()],
+            "ranking": list(pending.ranking),
+        }
+        positive = [e for e in events if e.kind in POSITIVE_ENGAGEMENTS]
+        feedback = [
+            {"request_id": request_id, "item_id": e.item_id, "kind": e.kind.value} for e in positive
+        ]
+        self._history.append((request, feedback))
+        for e in positive:
+            key = (pending.query.text, e.item_id)
+            self._pairs.pop(key, None)
+            self._pairs[key] = None
+        while len(self._pairs) > self.max_pairs:
+            self._pairs.popitem(last=False)
+        self._engaged += bool(positive)
+        self._since += 1
+        return self._since >= self.every and self._engaged >= self.min_engaged
+
+    def run(self, engine: Engine) -> RetrainReport:
+        """Retrain now, swapping each new model in once built; failures keep the old one.
+
+        Parameters
+        ----------
+        engine : Engine
+            The engine to retrain (in place).
+
+        Returns
+        -------
+        RetrainReport
+            What was retrained and what failed.
+        """
+        import pandas as pd
+
+        t0 = time.perf_counter()
+        self._since = 0
+        errors: list[str] = []
+        refitted: list[str] = []
+        trained = False
+        if self.ranker:
+            requests = pd.DataFrame([r for r, _ in self._history])
+            feedback = pd.DataFrame(
+                [f for _, fs in self._history for f in fs],
+                columns=["request_id", "item_id", "kind"],
+            )
+            if len(requests) and len(feedback):
+                try:
+                    engine.train_ranker_from_log(requests, feedback, **self.ranker_params)
+                    trained = True
+                except Exception as exc:  # the old ranker keeps serving
+                    log.error("scheduled ranker retraining failed: %s", exc)
+                    errors.append(f"ranker: {exc}")
+        pairs = list(self._pairs)
+        if self.pairs and pairs:
+            for name, s in list(engine.strategies.items()):
+                if Capability.LEARNS_FROM_PAIRS not in s.capabilities:
+                    continue
+                try:
+                    fresh = fit_strategy(
+                        make_strategy(s.kind, name=name, **s.get_params()), engine.catalog, pairs
+                    )
+                    engine.replace_strategy(name, fresh)
+                    refitted.append(name)
+                except Exception as exc:  # the old strategy keeps serving
+                    log.error("scheduled refit of strategy %r failed: %s", name, exc)
+                    errors.append(f"strategy {name!r}: {exc}")
+        report = RetrainReport(
+            requests=len(self._history),
+            pairs=len(pairs),
+            ranker=trained,
+            strategies=tuple(refitted),
+            errors=tuple(errors),
+            seconds=time.perf_counter() - t0,
+        )
+        self.reports_.append(report)
+        return report
