@@ -8,12 +8,15 @@ from ltrr.data import resolve_data_dir
 from ltrr.errors import UnknownNameError
 from simulators.worlds.base import Engagement, SimRequest, World
 from simulators.worlds.music import MusicWorld
+from simulators.worlds.music.releases import MusicReleasesWorld, ReleaseRequest
 from simulators.worlds.scifact import SciFactWorld
 
 __all__ = [
     "WORLDS",
     "Engagement",
+    "MusicReleasesWorld",
     "MusicWorld",
+    "ReleaseRequest",
     "SciFactWorld",
     "SimRequest",
     "World",
@@ -24,6 +27,7 @@ __all__ = [
 WORLDS: dict[str, tuple[type[World], str]] = {
     "scifact": (SciFactWorld, "scifact"),
     "music": (MusicWorld, "cm100k_music"),
+    "music_releases": (MusicReleasesWorld, "cm100k_music"),
 }
 
 
@@ -32,7 +36,7 @@ def make_world(name: str, data: str | os.PathLike[str] | None = None, **params: 
 
     Parameters
     ----------
-    name : {"scifact", "music"}
+    name : {"scifact", "music", "music_releases"}
         The world.
     data : path-like, optional
         The data root or the world's own folder (default: ``$LTRR_DATA``, else ``../shared/data``).

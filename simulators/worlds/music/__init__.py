@@ -91,6 +91,9 @@ tables, fallbacks), :mod:`~simulators.worlds.music.misspellings` (query errors),
 :mod:`~simulators.worlds.music.traffic` (listener indexes, anchor pools, drawing a
 request and its relevance) and :mod:`~simulators.worlds.music.world`
 (:class:`MusicWorld`). Every public name is importable from here.
+:mod:`~simulators.worlds.music.releases` holds the "music with new releases" world
+(:class:`~simulators.worlds.music.releases.MusicReleasesWorld`), built on this one; import it
+from there or from :mod:`simulators.worlds`.
 """
 
 from __future__ import annotations

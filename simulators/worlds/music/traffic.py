@@ -208,33 +208,53 @@ class _Traffic:
     # ----------------------------------------------------------------------- drawing
 
     def _draw(self, pool: _Pool, u: list[float]) -> SimRequest:
+        return self._compose(pool, *self._pick(pool, u), u)
+
+    def _pick(self, pool: _Pool, u: list[float]) -> tuple[int, int, int, int, str]:
+        """Choose ``(listener slot, device, intent code, target, broad word)`` from ``u``."""
         slot = min(bisect_right(pool.cumulative, u[_U_LISTENER]), len(pool.listeners) - 1)
-        listener = pool.listeners[slot]
         d = bisect_right(self._device_cum, u[_U_DEVICE])
         code = pool.resolved[slot][bisect_right(self._intent_cum[d], u[_U_INTENT])]
-        hour = bisect_right(self._hour_cum, u[_U_HOUR])
         tracks, named, misspellable, broad = pool.anchors[slot]
         u_track = u[_U_TRACK]
-
-        prefix: str | None = None
+        word = ""
         if code == _BROAD:
             target, word = broad[min(int(u_track * len(broad)), len(broad) - 1)]
+        elif code in (_ARTIST, _TITLE_ARTIST):
+            target = named[min(int(u_track * len(named)), len(named) - 1)]
+        elif code == _MISSPELLED:
+            target = misspellable[min(int(u_track * len(misspellable)), len(misspellable) - 1)]
+        else:
+            target = tracks[min(int(u_track * len(tracks)), len(tracks) - 1)]
+        return slot, d, code, target, word
+
+    def _compose(
+        self,
+        pool: _Pool,
+        slot: int,
+        d: int,
+        code: int,
+        target: int,
+        word: str,
+        u: list[float],
+        clock: tuple[float, int] | None = None,
+    ) -> SimRequest:
+        """Build the request of a chosen target; ``clock`` = (timestamp, hour) overrides ``u``'s."""
+        listener = pool.listeners[slot]
+        prefix: str | None = None
+        if code == _BROAD:
             text = word
             relevance = self._broad_relevance(listener, word)
         elif code == _ARTIST:
-            target = named[min(int(u_track * len(named)), len(named) - 1)]
             text = self._artists[target]
             relevance = self._artist_relevance(listener, self._artist_norm[target])
         elif code == _MISSPELLED:
-            target = misspellable[min(int(u_track * len(misspellable)), len(misspellable) - 1)]
             text = _misspell(self._titles[target], u)
             relevance = self._title_relevance(listener, target)
         elif code == _TITLE_ARTIST:
-            target = named[min(int(u_track * len(named)), len(named) - 1)]
             text = f"{self._titles[target]} {self._artists[target]}"
             relevance = self._title_artist_relevance(target)
         else:
-            target = tracks[min(int(u_track * len(tracks)), len(tracks) - 1)]
             title = self._titles[target]
             if code == _PREFIX:
                 length = 1 + min(int(u[_U_PREFIX] * _MAX_PREFIX), _MAX_PREFIX - 1)
@@ -245,9 +265,13 @@ class _Traffic:
                 text = title
                 relevance = self._title_relevance(listener, target)
 
-        day = min(int(u[_U_DAY] * _N_DAYS), _N_DAYS - 1)
-        second = min(int(u[_U_SECOND] * 3600), 3599)
-        timestamp = float(BASE_TIMESTAMP + day * 86_400 + hour * 3_600 + second)
+        if clock is None:
+            hour = bisect_right(self._hour_cum, u[_U_HOUR])
+            day = min(int(u[_U_DAY] * _N_DAYS), _N_DAYS - 1)
+            second = min(int(u[_U_SECOND] * 3600), 3599)
+            timestamp = float(BASE_TIMESTAMP + day * 86_400 + hour * 3_600 + second)
+        else:
+            timestamp, hour = clock
         context = Context(
             user_id=self._user_ids[listener],
             timestamp=timestamp,
