@@ -16,13 +16,9 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.cache import LRUCache
-from ltrr.errors import CapabilityError, CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_dir, atomic_write_json, read_json, write_header
-from ltrr.registry import FORMAT, FORMAT_VERSION, PARAMS_FILE, read_params
+from ltrr.errors import CapabilityError, InvalidInputError, NotFittedError
 from ltrr.strategy import Capability
 from ltrr.types import (
-    Candidate,
     Catalog,
     Context,
     Filters,
@@ -32,6 +28,16 @@ from ltrr.types import (
     check_k,
     coerce_query,
 )
+from strategies.persistence import read_strategy, write_strategy
+from strategies.shared import (
+    PROBE_DEPTH,
+    SOURCE_TYPES,
+    QueryCacheMixin,
+    build_results,
+    rank_gaps,
+)
+from strategies.shared import IndexArray as IndexArray  # re-exported (subclasses import it here)
+from strategies.shared import ScoreArray as ScoreArray  # re-exported (subclasses import it here)
 
 __all__ = [
     "PROBE_DEPTH",
@@ -42,33 +48,6 @@ __all__ = [
     "coerce_query",
     "rank_gaps",
 ]
-
-#: Kinds of retrieval source, used as action features by the selector.
-SOURCE_TYPES = ("lexical", "embedding", "tree", "memory")
-
-#: Items a strategy's query signals look at (the probe's depth).
-PROBE_DEPTH = 10
-
-
-def rank_gaps(scores: Sequence[float] | npt.NDArray[np.floating[Any]]) -> dict[str, float]:
-    """Relative drop of a probe's best-first scores from rank 1 to ranks 4 and 10.
-
-    Parameters
-    ----------
-    scores : sequence of float
-        Scores of a probe's items, best first (at least one).
-
-    Returns
-    -------
-    dict of str to float
-        ``gap3`` and ``gap9`` (for the ranks the probe reached):
-        ``(scores[0] - scores[r]) / |scores[0]|``.
-    """
-    top = float(scores[0])
-    return {
-        f"gap{r}": (top - float(scores[r])) / (abs(top) + 1e-6) for r in (3, 9) if len(scores) > r
-    }
-
 
 S = TypeVar("S", bound="Strategy")
 
@@ -87,9 +66,6 @@ def _class_attr(cls: type, name: str) -> object:
         if name in klass.__dict__:
             return klass.__dict__[name]
     raise AttributeError(f"{cls.__name__} has no attribute {name!r}")
-
-IndexArray = npt.NDArray[np.int64]
-ScoreArray = npt.NDArray[np.float32]
 
 
 class Strategy(ABC):
@@ -284,18 +260,10 @@ class Strategy(ABC):
                 raise InvalidInputError(
                     f"contexts has {len(ctxs)} entries; expected one per query ({len(qs)})"
                 )
-        results: list[StrategyResult] = []
         start = time.perf_counter()
         raw = self._retrieve_many(qs, ctxs, k)
         per_query_ms = (time.perf_counter() - start) * 1000.0 / max(len(qs), 1)
-        name = self.name
-        for idx, scores in raw:
-            cands = tuple(
-                Candidate(ids[i], name, float(s), r)
-                for r, (i, s) in enumerate(zip(idx.tolist(), scores.tolist()), start=1)
-            )
-            results.append(StrategyResult(name, cands, per_query_ms))
-        return results
+        return build_results(ids, self.name, raw, per_query_ms)
 
     def _retrieve_many(
         self, queries: list[Query], contexts: list[Context | None], k: int
@@ -495,28 +463,7 @@ class Strategy(ABC):
         Path
             The folder written.
         """
-        ids = self._ids()
-        with atomic_dir(folder) as tmp:
-            write_header(
-                tmp / PARAMS_FILE,
-                fmt=FORMAT,
-                version=FORMAT_VERSION,
-                cls_name=type(self).__name__,
-                params=self.get_params(),
-                kind=self.kind,
-                name=self.name,
-            )
-            atomic_write_json(
-                tmp / "items.json",
-                {
-                    "ids": list(ids),
-                    "categories": [list(c) for c in self._categories],
-                    "attributes": self._attributes,
-                },
-            )
-            np.save(tmp / "popularity.npy", self._popularity())
-            self._save_state(tmp)
-        return Path(folder)
+        return write_strategy(self, folder)
 
     @abstractmethod
     def _save_state(self, folder: Path) -> None:
@@ -542,75 +489,8 @@ class Strategy(ABC):
             If the folder or one of its files is missing or malformed, or it holds
             another class.
         """
-        path = Path(folder)
-        if not path.is_dir():
-            raise CorruptModelError(f"no saved strategy at {str(path)!r}: folder does not exist")
-        meta = read_params(path)
-        if meta["class"] != cls.__name__:
-            raise CorruptModelError(
-                f"{str(path)!r} holds a {meta['class']}, not a {cls.__name__}; "
-                "use strategies.load_strategy to load any kind"
-            )
-        try:
-            obj = cls(name=meta["name"], **meta["params"])
-        except (TypeError, ValueError) as exc:
-            raise CorruptModelError(
-                f"{str(path / PARAMS_FILE)!r} has invalid parameters: {exc}"
-            ) from None
-        items = read_json(path / "items.json", what="item list")
-        try:
-            ids = tuple(str(i) for i in items["ids"])
-            cats = [tuple(c) for c in items["categories"]]
-            attrs = [dict(a) for a in items["attributes"]]
-            pop = np.load(path / "popularity.npy", allow_pickle=False)
-        except (KeyError, TypeError, OSError, ValueError) as exc:
-            raise CorruptModelError(
-                f"item metadata in {str(path)!r} is malformed: {exc!r}"
-            ) from None
-        if not (len(ids) == len(cats) == len(attrs) == len(pop)):
-            raise CorruptModelError(
-                f"item metadata in {str(path)!r} is inconsistent: {len(ids)} ids, "
-                f"{len(cats)} category lists, {len(attrs)} attribute maps, {len(pop)} popularities"
-            )
-        try:
-            obj._load_state(path, len(ids))
-        except CorruptModelError:
-            raise
-        except Exception as exc:
-            raise CorruptModelError(
-                f"saved {cls.__name__} state in {str(path)!r} is unreadable: {exc!r}"
-            ) from None
-        obj.item_ids_ = ids
-        obj.popularity_ = pop.astype(np.float64)
-        obj._categories = cats
-        obj._attributes = attrs
-        return obj
+        return read_strategy(cls, folder)
 
     @abstractmethod
     def _load_state(self, folder: Path, n_items: int) -> None:
         """Read the index written by :meth:`_save_state`; check it covers ``n_items``."""
-
-
-class QueryCacheMixin:
-    """Per-query-text results kept for the last :attr:`query_cache_size` texts.
-
-    For strategies whose query work is worth keeping between calls (a query's
-    embedding, an XR-tree's node scores): one request asks for them several times
-    (signals, retrieval, feature completion). The class sets ``_qcache``.
-    """
-
-    _qcache: LRUCache[str, Any]
-
-    @property
-    def query_cache_size(self) -> int:
-        """Distinct query texts whose results are kept."""
-        return self._qcache.maxsize
-
-    @query_cache_size.setter
-    def query_cache_size(self, value: int) -> None:
-        self._qcache.maxsize = value
-
-    def clear_query_cache(self) -> None:
-        """Forget the cached query results (e.g. before timing a run on new queries)."""
-        self._qcache.clear()
-
