@@ -24,6 +24,8 @@ from ltrr.errors import (
     DuplicateIdError,
     EmptyQueryError,
     InvalidInputError,
+    LogClosedError,
+    LogFormatError,
     LtrrError,
     NotFittedError,
     UnknownNameError,
@@ -31,8 +33,6 @@ from ltrr.errors import (
 from ltrr.eventlog import (
     EventLog,
     FeedbackRecord,
-    LogClosedError,
-    LogFormatError,
     PoolEntry,
     RequestRecord,
 )

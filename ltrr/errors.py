@@ -14,6 +14,8 @@ __all__ = [
     "DuplicateIdError",
     "EmptyQueryError",
     "InvalidInputError",
+    "LogClosedError",
+    "LogFormatError",
     "LtrrError",
     "NotFittedError",
     "UnknownNameError",
@@ -46,6 +48,14 @@ class DataError(LtrrError):
 
 class DataNotFoundError(DataError, FileNotFoundError):
     """A data folder or file does not exist."""
+
+
+class LogFormatError(DataError):
+    """A line of an event log does not parse or does not follow the schema."""
+
+
+class LogClosedError(LtrrError, RuntimeError):
+    """A record was appended to an :class:`EventLog` after :meth:`EventLog.close`."""
 
 
 class CorruptModelError(LtrrError):

@@ -1,4 +1,4 @@
-"""Event-log schema: version, probability tolerance, record fields, segment file names, and the log's errors."""
+"""Event-log schema: version, probability tolerance, record fields, segment file names; re-exports the log's errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ltrr.errors import DataError, InvalidInputError, LtrrError
+from ltrr.errors import InvalidInputError, LogClosedError, LogFormatError
 from ltrr.types import EngagementKind
 
 __all__ = [
@@ -32,14 +32,6 @@ RecordKind = Literal["request", "feedback"]
 
 _PREFIX: Final[dict[str, str]] = {"request": "requests", "feedback": "feedback"}
 _SEGMENT_RE: Final = re.compile(r"^(requests|feedback)-(\d+)\.jsonl$")
-
-
-class LogFormatError(DataError):
-    """A line of an event log does not parse or does not follow the schema."""
-
-
-class LogClosedError(LtrrError, RuntimeError):
-    """A record was appended to an :class:`EventLog` after :meth:`EventLog.close`."""
 
 
 # ------------------------------------------------------------------ record fields
