@@ -12,6 +12,7 @@ from ltrr.engine.learning import nested_rewards
 from ltrr.engine.state import PendingRequest
 from ltrr.errors import CorruptModelError, EmptyQueryError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
+from ltrr.fusion import PooledItem
 from ltrr.plans import Plan
 from ltrr.registry import fit_strategy
 from ltrr.selection import PlanSelector, Selection, default_plans
@@ -129,25 +130,28 @@ def test_event_log_records_decisions(engine, tmp_path):
     assert fb.iloc[0]["item_id"] == r.item_ids[0] and fb.iloc[0]["position"] == 1
 
 
-def test_inclusion_probability_counts_every_plan_that_would_draw_the_item(engine):
-    r = engine.search("apple", k=3)
-    sel_plans = engine.selector.plans
-    for item in r.pool:
-        expected = sum(
-            r.probabilities[p.id]
-            for p in sel_plans
-            if any(dict(p.budgets).get(s, 0) >= rank for s, rank in item.ranks.items())
-        )
-        sel = type(
-            "S",
-            (),
-            {
-                "probabilities": r.probabilities,
-                "plan": next(p for p in sel_plans if p.id == r.plan),
-            },
-        )
-        got = engine.inclusion_probabilities(sel, [item])[0]  # type: ignore[arg-type]
-        assert got == pytest.approx(min(max(expected, r.probability), 1.0))
+def test_inclusion_probability_counts_every_plan_that_would_draw_the_item(small_catalog):
+    # four plans with hand-picked probabilities; each item's value is worked out by hand
+    strategies = {
+        "titles": LexicalStrategy(name="titles", fields=["title"]).fit(small_catalog),
+        "lexical": LexicalStrategy().fit(small_catalog),
+    }
+    plans = [Plan.of(b) for b in ({"titles": 1}, {"lexical": 2}, {"lexical": 3, "titles": 1})]
+    plans.append(Plan.of({"titles": 3}))
+    selector = PlanSelector(plans, {n: s.source_type for n, s in strategies.items()})
+    engine = Engine(small_catalog, strategies, selector=selector)
+    probs = dict(zip([p.id for p in plans], [0.1, 0.2, 0.3, 0.4]))
+    chosen = Selection(1, plans[1], 0.2, probs, [])  # "lexical=2" was drawn
+    pool = [
+        PooledItem("a", {"titles": 1}),  # titles=1, lexical=3+titles=1, titles=3
+        PooledItem("b", {"lexical": 2}),  # lexical=2, lexical=3+titles=1
+        PooledItem("c", {"lexical": 3}),  # lexical=3+titles=1 only
+        PooledItem("d", {"titles": 2, "lexical": 3}),  # titles=3 and lexical=3+titles=1, once
+        PooledItem("e", {"titles": 1, "lexical": 1}),  # every plan
+        PooledItem("f", {"titles": 5}),  # no plan's budget reaches it: the drawn plan's share
+    ]
+    got = engine.inclusion_probabilities(chosen, pool)
+    assert got == pytest.approx([0.8, 0.5, 0.3, 0.7, 1.0, 0.2])
 
 
 def test_save_load_round_trip_and_tampering(engine, small_catalog, tmp_path):
@@ -291,17 +295,22 @@ def test_online_strategy_failure_does_not_lose_feedback(small_catalog, caplog):
     assert out.learned and "could not learn from feedback" in caplog.text
 
 
-def test_judged_plan_rewards_match_pools_built_by_hand(engine):
-    q = QUERIES[0]  # "apple": d1, d2 relevant
-    recall, cands, gain = engine.judged_plan_rewards(q, QRELS["q1"])
-    for j, plan in enumerate(engine.selector.plans):
-        results = [engine.strategies[n].retrieve(q, k=b) for n, b in plan.budgets]
-        pool = {i for r in results for i in r.item_ids}
-        assert recall[j] == pytest.approx(len(pool & {"d1", "d2"}) / 2)
-        assert cands[j] == sum(len(r) for r in results)
-        assert 0.0 <= gain[j] <= 1.0 and (gain[j] > 0) == bool(pool & {"d1", "d2"})
+def test_judged_plan_rewards_match_pools_built_by_hand(engine, small_catalog):
+    # budgets below the matches, so plans differ; the top items were read off the catalog:
+    # "apple" - titles: d2 ("Green apple"), d1; lexical: d1, d2. "fruit" - no title has it.
+    plans = [Plan.parse(t) for t in ("lexical=1", "titles=1", "lexical=1+titles=1", "titles=2")]
+    e = Engine(small_catalog, engine.strategies, plans=plans, seed=0)
+    assert [p.id for p in e.selector.plans] == [p.id for p in plans]
+    recall, cands, gain = e.judged_plan_rewards(QUERIES[0], QRELS["q1"])  # d1, d2 relevant
+    assert recall.tolist() == [0.5, 0.5, 1.0, 1.0]
+    assert cands.tolist() == [1, 1, 2, 2]
+    assert gain.tolist() == [1.0, 1.0, 1.0, 1.0]  # a relevant item would be shown first
+    recall, cands, gain = e.judged_plan_rewards(QUERIES[3], QRELS["q4"])  # d2, d4 relevant
+    assert recall.tolist() == [0.5, 0.0, 0.5, 0.0]
+    assert cands.tolist() == [1, 0, 1, 0]
+    assert gain.tolist() == [1.0, 0.0, 1.0, 0.0]
     with pytest.raises(InvalidInputError, match="no relevant item"):
-        engine.judged_plan_rewards(q, {"d1": 0})
+        e.judged_plan_rewards(QUERIES[0], {"d1": 0})
 
 
 def test_train_selector_learns_every_plan_and_the_recall_model(engine, small_catalog, tmp_path):
@@ -529,9 +538,17 @@ def test_pair_learning_strategies_are_cross_fitted_for_judged_training(small_cat
     views = held_out_views(engine, qs, 3, 0)
     for q, (strategies, featurizer) in zip(qs, views):
         assert strategies["lexical"] is lexical and strategies["xrtree"] is not tree
-        assert q.text not in {t for t, _ in strategies["xrtree"]._pairs}
+        assert not strategies["xrtree"].trained_on(q.text)
         assert strategies["xrtree"].n_pairs >= len(pairs) - 4  # only its fold is left out
-        assert featurizer._scorers["xrtree"] is strategies["xrtree"]
+        # the view's featurizer completes the similarity with the view's own tree
+        pool = [PooledItem(i) for i in small_catalog.ids]
+        sims = featurizer.featurize(q, None, pool, None)[
+            :, featurizer.feature_names.index("xrtree_sim")
+        ]
+        positions = [small_catalog.index_of(i) for i in small_catalog.ids]
+        np.testing.assert_allclose(sims, strategies["xrtree"].score_items(q, positions), rtol=1e-6)
+        if q is secret:  # not the engine's tree, which memorised this query
+            assert not np.allclose(sims, tree.score_items(q, positions), rtol=1e-6)
     assert tree.n_pairs == len(pairs)  # the engine's own tree is untouched
     assert held_out_views(engine, qs, 1, 0)[0][0]["xrtree"] is tree
 

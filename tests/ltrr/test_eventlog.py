@@ -502,7 +502,7 @@ def test_bad_records(build: Any, error: type[Exception], match: str) -> None:
 
 
 def test_invalid_input_errors_are_value_errors() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="propensity"):
         make_request(propensity=2.0)
     assert issubclass(LogFormatError, DataError)
 
@@ -611,7 +611,7 @@ def test_lifecycle_and_arguments(tmp_path: Path) -> None:
     assert log.closed and "closed" in repr(log)
     with pytest.raises(LogClosedError, match="is closed"):
         log.append_request(make_request(1))
-    with pytest.raises(LogClosedError):
+    with pytest.raises(LogClosedError, match="is closed; cannot append"):
         log.append_feedback_many([make_feedback(3)])
     assert len(log.read_feedback()) == 3  # reading a closed log still works
     with pytest.raises(InvalidInputError, match="expects a RequestRecord, got FeedbackRecord"):

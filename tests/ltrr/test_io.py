@@ -11,7 +11,7 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
     with atomic_dir(dest) as tmp:
         (tmp / "a.txt").write_text("v1")
     assert (dest / "a.txt").read_text() == "v1"
-    with pytest.raises(RuntimeError), atomic_dir(dest) as tmp:
+    with pytest.raises(RuntimeError, match="crash while saving"), atomic_dir(dest) as tmp:
         (tmp / "a.txt").write_text("v2-partial")
         raise RuntimeError("crash while saving")
     assert (dest / "a.txt").read_text() == "v1"

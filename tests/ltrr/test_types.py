@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -68,9 +69,9 @@ def test_filters_match(small_catalog):
 
 def test_records_are_immutable():
     item = Item("a", {"title": "t"})
-    with pytest.raises(AttributeError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'id'"):
         item.id = "b"  # type: ignore[misc]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="does not support item assignment"):
         item.fields["title"] = "u"  # type: ignore[index]
 
 

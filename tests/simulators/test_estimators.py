@@ -226,7 +226,7 @@ def test_bad_hyperparameters_are_rejected(make: Callable[[], object], match: str
 
 
 def test_estimators_take_keyword_arguments_only() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
         InverseProbabilityWeighting(1.0)  # type: ignore[call-arg]
 
 

@@ -19,7 +19,15 @@ def _answer(policy, text, clicked=True):
     return d
 
 
-def test_engine_policy_retrains_its_ranker_on_its_own_feedback(engine):
+def test_engine_policy_retrains_its_ranker_on_its_own_feedback(engine, monkeypatch):
+    trained_on = []  # the queries of each retraining's requests, through the engine's own API
+    train = engine.train_ranker_from_log
+
+    def spy(requests, feedback, **params):
+        trained_on.append(list(requests["query"]))
+        return train(requests, feedback, **params)
+
+    monkeypatch.setattr(engine, "train_ranker_from_log", spy)
     policy = EnginePolicy(
         engine,
         retrain_every=4,
@@ -31,7 +39,8 @@ def test_engine_policy_retrains_its_ranker_on_its_own_feedback(engine):
     assert engine.ranker is None and policy.retrainings_ == 0
     d = _answer(policy, "apple pie")
     assert policy.retrainings_ == 1 and engine.ranker is not None
-    assert len(policy._history) == 3  # the window keeps the last three answered requests
+    # the window keeps the last three answered requests
+    assert trained_on == [["green apple", "red apple", "apple pie"]]
     assert d.request_id is not None
     assert engine.search("apple", k=3).ranker == "lambdamart"
 

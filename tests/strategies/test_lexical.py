@@ -193,7 +193,7 @@ def test_bad_calls(small_catalog):
     for k in (0, -1, 2.5, True):
         with pytest.raises(InvalidInputError, match="k must be an integer >= 1"):
             s.retrieve("apple", k=k)
-    with pytest.raises(EmptyQueryError):
+    with pytest.raises(EmptyQueryError, match="empty or whitespace only"):
         s.retrieve("  ", k=3)
     with pytest.raises(UnknownNameError, match="unknown field 'artist'"):
         LexicalStrategy(fields=["artist"]).fit(small_catalog)

@@ -125,7 +125,7 @@ def test_bad_params(params, error, match):
 
 
 def test_params_are_keyword_only():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
         MemoryStrategy("memory")  # type: ignore[misc]
 
 

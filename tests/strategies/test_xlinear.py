@@ -146,7 +146,7 @@ def test_train_rejects_bad_inputs():
         m.train(X, Y[:, :-1], chain)
     with pytest.raises(InvalidInputError, match="sparse"):
         m.train(X.toarray(), Y, chain)
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match=r"XRLinearModel is not trained; call train"):
         m.predict(X)
 
 
@@ -285,7 +285,7 @@ def test_load_reports_corrupt_files(tmp_path):
     (tmp_path / "m2" / "params.json").write_text(json.dumps(meta))
     with pytest.raises(CorruptModelError, match="does not describe"):
         XRLinearModel.load(tmp_path / "m2")
-    with pytest.raises(CorruptModelError):
+    with pytest.raises(CorruptModelError, match="missing"):
         XRLinearModel.load(tmp_path / "missing")
 
 

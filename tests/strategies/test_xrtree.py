@@ -98,7 +98,7 @@ def test_filters_are_respected():
 
 def test_bad_queries_and_pairs():
     s = small()
-    with pytest.raises(EmptyQueryError):
+    with pytest.raises(EmptyQueryError, match="empty or whitespace only"):
         s.retrieve("   ", k=5)
     with pytest.raises(UnknownNameError, match="'nope'"):
         XRTreeStrategy(branching=2, max_leaf_size=2).fit(make_small_catalog(), [("q", "nope")])
@@ -144,7 +144,7 @@ def test_save_load_round_trip(tmp_path):
         assert a.item_ids == b.item_ids
         np.testing.assert_allclose([c.score for c in a.candidates], [c.score for c in b.candidates])
     (tmp_path / "x" / "featurizer.json").write_text("{broken")
-    with pytest.raises(CorruptModelError):
+    with pytest.raises(CorruptModelError, match=r"featurizer\.json"):
         load_strategy(tmp_path / "x")
 
 

@@ -65,9 +65,10 @@ def test_unknown_strategy_lists_names(tmp_path, capsys):
 
 
 def test_usage_errors_exit_2(capsys):
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(SystemExit, match=r"^2$") as exc:
         main(["bench"])
     assert exc.value.code == 2
+    assert "the following arguments are required" in capsys.readouterr().err
 
 
 def test_simulate_plot_writes_a_figure(tmp_path, data_root, capsys):
