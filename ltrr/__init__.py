@@ -12,6 +12,8 @@ from ltrr.engine import (
     CrossFit,
     Engine,
     FeedbackResult,
+    RetrainReport,
+    RetrainSchedule,
     RewardConfig,
     ScoredItem,
     SearchResponse,
@@ -36,6 +38,7 @@ from ltrr.eventlog import (
     PoolEntry,
     RequestRecord,
 )
+from ltrr.latency import LatencyModel
 from ltrr.plans import Plan
 from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
 from ltrr.registry import available_strategies, load_strategy, make_strategy, register_strategy
@@ -79,6 +82,7 @@ __all__ = [
     "InvalidInputError",
     "Item",
     "LambdaMARTRanker",
+    "LatencyModel",
     "LogClosedError",
     "LogFormatError",
     "LtrrError",
@@ -90,6 +94,8 @@ __all__ = [
     "Query",
     "RecallModel",
     "RequestRecord",
+    "RetrainReport",
+    "RetrainSchedule",
     "RetrievalStrategy",
     "RewardConfig",
     "ScoredItem",

@@ -23,8 +23,10 @@ __all__ = [
     "SimulationReport",
     "StepRecord",
     "evaluate_policy",
+    "evaluate_steps",
     "run_online",
     "step_metrics",
+    "summarise_steps",
 ]
 
 
@@ -106,6 +108,7 @@ def _summary(steps: Sequence[StepRecord]) -> dict[str, float]:
         "ndcg@10": float(np.mean([s.ndcg for s in steps])),
         "success@10": float(np.mean([s.success for s in steps])),
         "candidates": float(np.mean([s.candidates for s in steps])),
+        "latency_ms_mean": float(np.mean(lat)),
         "latency_ms_p50": float(np.percentile(lat, 50)),
         "latency_ms_p99": float(np.percentile(lat, 99)),
     }
@@ -296,6 +299,82 @@ def stage_summary(stages: dict[str, list[float]]) -> dict[str, dict[str, float]]
     return out
 
 
+def evaluate_steps(
+    world: World,
+    policy: Policy,
+    requests: Sequence[SimRequest] | None = None,
+    *,
+    k: int = 10,
+    seed: int = 0,
+) -> tuple[list[StepRecord], dict[str, list[float]]]:
+    """Answer fixed requests (default: the world's held-out set) without learning; keep every step.
+
+    Parameters
+    ----------
+    world : World
+        The world (for its held-out requests).
+    policy : Policy
+        The policy; :meth:`Policy.learn` is not called.
+    requests : sequence of SimRequest, optional
+        Requests to answer (default ``world.heldout()``).
+    k : int
+        Cut-off (default 10).
+    seed : int
+        Seed of the policy's exploration.
+
+    Returns
+    -------
+    tuple of (list of StepRecord, dict of str to list of float)
+        One record per request, in order, and each stage's timings.
+    """
+    reqs = list(world.heldout() if requests is None else requests)
+    if not reqs:
+        raise InvalidInputError(f"world {world.name!r} has no held-out requests to evaluate on")
+    rng = np.random.default_rng(seed)
+    records = []
+    stages: dict[str, list[float]] = defaultdict(list)
+    for n, request in enumerate(reqs):
+        t0 = time.perf_counter()
+        decision = policy.act(request.query, request.context, k, rng)
+        latency = (time.perf_counter() - t0) * 1000.0
+        for stage, ms in decision.timings_ms.items():
+            stages[stage].append(ms)
+        recall, ndcg, success = step_metrics(request, decision, k)
+        records.append(
+            StepRecord(
+                f"h{n}",
+                request.intent,
+                decision.action,
+                float("nan"),
+                recall,
+                ndcg,
+                success,
+                decision.candidates_drawn,
+                latency,
+            )
+        )
+    return records, stages
+
+
+def summarise_steps(steps: Sequence[StepRecord]) -> dict[str, float]:
+    """Return the means (and latency percentiles) of measured steps, without the reward.
+
+    Parameters
+    ----------
+    steps : sequence of StepRecord
+        Measured steps.
+
+    Returns
+    -------
+    dict of str to float
+        ``requests``, ``pool_recall``, ``ndcg@10``, ``success@10``, ``candidates``,
+        ``latency_ms_mean``, ``latency_ms_p50``, ``latency_ms_p99`` (empty without steps).
+    """
+    out = _summary(steps)
+    out.pop("reward", None)
+    return out
+
+
 def evaluate_policy(
     world: World,
     policy: Policy,
@@ -324,34 +403,8 @@ def evaluate_policy(
     dict of str to float
         Mean pool recall, nDCG@k, success@k, candidates and latency.
     """
-    reqs = list(world.heldout() if requests is None else requests)
-    if not reqs:
-        raise InvalidInputError(f"world {world.name!r} has no held-out requests to evaluate on")
-    rng = np.random.default_rng(seed)
-    records = []
-    stages: dict[str, list[float]] = defaultdict(list)
-    for n, request in enumerate(reqs):
-        t0 = time.perf_counter()
-        decision = policy.act(request.query, request.context, k, rng)
-        latency = (time.perf_counter() - t0) * 1000.0
-        for stage, ms in decision.timings_ms.items():
-            stages[stage].append(ms)
-        recall, ndcg, success = step_metrics(request, decision, k)
-        records.append(
-            StepRecord(
-                f"h{n}",
-                request.intent,
-                decision.action,
-                float("nan"),
-                recall,
-                ndcg,
-                success,
-                decision.candidates_drawn,
-                latency,
-            )
-        )
-    out = _summary(records)
-    out.pop("reward", None)
+    records, stages = evaluate_steps(world, policy, requests, k=k, seed=seed)
+    out = summarise_steps(records)
     for stage, q in stage_summary(stages).items():
         out[f"{stage}_ms_p50"], out[f"{stage}_ms_p99"] = q["p50"], q["p99"]
     return out

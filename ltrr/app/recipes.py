@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ltrr.data import judged_pairs
-from ltrr.engine import Engine, RewardConfig
+from ltrr.engine import Engine, RetrainSchedule, RewardConfig
 from ltrr.errors import UnknownNameError
 from ltrr.plans import Plan, plan_grid
 from ltrr.registry import fit_strategy, make_strategy
+from ltrr.selection import PlanSelector, default_plans
 from ltrr.types import Catalog, Query
 from simulators.policies import EnginePolicy, PlanPolicy, Policy
 from strategies.base import Strategy
@@ -19,9 +20,12 @@ if TYPE_CHECKING:
     from ltrr.engine import CrossFit
 
 __all__ = [
+    "CLICK_ONLY_MS_PER_CLICK",
     "MEMORY_PREFIX_CHARS",
     "POLICY_NAMES",
+    "click_only_engine",
     "default_strategies",
+    "exploring_engine",
     "make_policy",
     "train_engine",
 ]
@@ -151,6 +155,96 @@ def train_engine(
         if log is not None:
             log(f"  done in {time.perf_counter() - t1:.1f} s")
     return folds
+
+
+#: Estimated milliseconds that cost as much reward as one top-ranked click (the default
+#: ``cost_per_ms`` of :func:`click_only_engine` is its inverse; see the README's sweep).
+CLICK_ONLY_MS_PER_CLICK = 100.0
+
+
+def click_only_engine(
+    catalog: Catalog,
+    strategies: Mapping[str, Strategy],
+    *,
+    cost_per_ms: float = 1.0 / CLICK_ONLY_MS_PER_CLICK,
+    retrain_every: int = 2000,
+    retrain_window: int = 5000,
+    exploration: str = "squarecb",
+    plans: Sequence[Plan] | None = None,
+    seed: int = 0,
+) -> Engine:
+    """Build an engine that learns everything from its own clicks, from no judgements.
+
+    It starts with an exploring plan selector and RRF ordering; the reward trades the
+    click gain against the plan's estimated milliseconds (no candidate or recall term);
+    every ``retrain_every`` feedbacks a :class:`~ltrr.engine.RetrainSchedule` retrains
+    the ranker from the clicks and refits the pair-learning strategies on the engaged
+    pairs.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items.
+    strategies : Mapping[str, Strategy]
+        Fitted strategies (pair-learning ones fitted without pairs, e.g. by
+        :func:`default_strategies` without ``pairs``).
+    cost_per_ms : float
+        Reward lost per estimated millisecond (default ``1 / CLICK_ONLY_MS_PER_CLICK``).
+    retrain_every, retrain_window : int
+        The schedule (defaults 2,000 feedbacks, on the last 5,000 requests).
+    exploration : str
+        The selector's exploration (default "squarecb"; "epsilon" with epsilon 1 is a
+        uniformly random logging policy: use :func:`exploring_engine`).
+    plans : sequence of Plan, optional
+        The plan space (default :func:`~ltrr.selection.default_plans`).
+    seed : int
+        Seed of the selector.
+
+    Returns
+    -------
+    Engine
+        The engine.
+    """
+    plan_list = list(plans) if plans is not None else default_plans(list(strategies))
+    source_types = {n: s.source_type for n, s in strategies.items()}
+    settings: dict[str, Any] = {"epsilon": 1.0} if exploration == "epsilon" else {}
+    selector = PlanSelector(plan_list, source_types, exploration=exploration, seed=seed, **settings)
+    return Engine(
+        catalog,
+        strategies,
+        selector=selector,
+        reward=RewardConfig(cost_per_candidate=0.0, cost_per_ms=cost_per_ms, recall_weight=0.0),
+        retrain=RetrainSchedule(every=retrain_every, window=retrain_window),
+        seed=seed,
+    )
+
+
+def exploring_engine(
+    catalog: Catalog, strategies: Mapping[str, Strategy], *, seed: int = 0, **params: Any
+) -> Engine:
+    """Build a click-only engine whose plans are drawn uniformly at random (a logging policy).
+
+    Its ranker and pair-learning strategies are retrained from its clicks as
+    :func:`click_only_engine`'s are, so that after a run they are what fixed plans
+    learned from an exploring log of the same length would serve with.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The items.
+    strategies : Mapping[str, Strategy]
+        Fitted strategies.
+    seed : int
+        Seed of the plan draws.
+    **params
+        Other :func:`click_only_engine` settings.
+
+    Returns
+    -------
+    Engine
+        The engine.
+    """
+    return click_only_engine(catalog, strategies, exploration="epsilon", seed=seed, **params)
 
 
 def make_policy(
