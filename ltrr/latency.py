@@ -70,7 +70,7 @@ class LatencyModel:
         rank_ms : float
             Time spent completing features and ranking the pool.
         candidates : int
-            Candidates the pool was built from.
+            Candidates the ranker scored.
         """
         for name, ms in call_ms.items():
             if name not in budgets or not math.isfinite(ms) or ms < 0:
@@ -116,7 +116,8 @@ class LatencyModel:
         budgets : Mapping[str, int]
             The plan's budget per strategy.
         candidates : float
-            Candidates its pool is built from (at most the sum of its budgets).
+            Candidates the ranker scores (at most the sum of its budgets; see
+            :meth:`Engine.ranked_count <ltrr.engine.Engine.ranked_count>`).
 
         Returns
         -------

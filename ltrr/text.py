@@ -55,6 +55,7 @@ def normalise_completion(text: str, *, prefix: bool = False) -> str:
     out = _SPACES.sub(" ", _CONTROL.sub(" ", text).lower()).lstrip(" ")
     return out if prefix else out.rstrip(" ")
 
+
 #: Names accepted for ``Tokenizer(stopwords=...)``; the lists are bm25s's.
 STOPWORD_SETS = ("en", "en_plus", "none")
 

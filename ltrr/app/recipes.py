@@ -170,6 +170,7 @@ def click_only_engine(
     retrain_every: int = 2000,
     retrain_window: int = 5000,
     exploration: str = "squarecb",
+    rerank_depth: int = 30,
     plans: Sequence[Plan] | None = None,
     seed: int = 0,
 ) -> Engine:
@@ -195,6 +196,9 @@ def click_only_engine(
     exploration : str
         The selector's exploration (default "squarecb"; "epsilon" with epsilon 1 is a
         uniformly random logging policy: use :func:`exploring_engine`).
+    rerank_depth : int
+        The ranker scores the best 30 pool items by RRF (default; see
+        :class:`~ltrr.engine.Engine`).
     plans : sequence of Plan, optional
         The plan space (default :func:`~ltrr.selection.default_plans`).
     seed : int
@@ -215,6 +219,7 @@ def click_only_engine(
         selector=selector,
         reward=RewardConfig(cost_per_candidate=0.0, cost_per_ms=cost_per_ms, recall_weight=0.0),
         retrain=RetrainSchedule(every=retrain_every, window=retrain_window),
+        rerank_depth=rerank_depth,
         seed=seed,
     )
 

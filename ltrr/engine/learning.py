@@ -65,7 +65,9 @@ def learn_from_feedback(
         gain,
         candidates=float(pending.candidates),
         recall=0.0 if recall is None else float(recall[pending.selection.index]),
-        ms=engine.state.latency.plan_ms(dict(pending.selection.plan.budgets), pending.candidates),
+        ms=engine.state.latency.plan_ms(
+            dict(pending.selection.plan.budgets), engine.ranked_count(pending.candidates)
+        ),
     )
     if not first:
         log.warning(
@@ -206,7 +208,7 @@ def nested_rewards(
             gain,
             candidates=float(candidates),
             recall=0.0 if recall is None else float(recall[j]),
-            ms=engine.state.latency.plan_ms(budgets, candidates),
+            ms=engine.state.latency.plan_ms(budgets, engine.ranked_count(candidates)),
         )
     return out
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ltrr.engine.reward import RewardConfig
+from ltrr.engine.schedule import RetrainSchedule
 from ltrr.errors import CorruptModelError
 from ltrr.eventlog import EventLog
 from ltrr.io import atomic_dir, atomic_write_json, read_json
@@ -48,6 +49,8 @@ def save_engine(engine: Engine, folder: str | Path) -> Path:
                 "strategies": list(engine.strategies),
                 "online_update": engine.online_update,
                 "click_weight": engine.click_weight,
+                "rerank_depth": engine.rerank_depth,
+                "retrain": None if engine.retrain is None else engine.retrain.get_params(),
             },
         )
         files = {str(p.relative_to(tmp)): sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -110,6 +113,8 @@ def load_engine(
         reward=RewardConfig(**state["reward"]),
         online_update=str(state.get("online_update", "imputed")),
         click_weight=float(state.get("click_weight", 0.0)),
+        rerank_depth=state.get("rerank_depth"),
+        retrain=None if state.get("retrain") is None else RetrainSchedule(**state["retrain"]),
     )
     engine.state.restore(state)
     return engine

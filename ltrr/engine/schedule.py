@@ -18,7 +18,19 @@ from ltrr.validation import check_bool, check_int
 if TYPE_CHECKING:
     from ltrr.engine.engine import Engine
 
-__all__ = ["RetrainReport", "RetrainSchedule"]
+__all__ = ["CLICK_RANKER_PARAMS", "RetrainReport", "RetrainSchedule"]
+
+#: LambdaMART settings for a ranker trained from clicks (few, shallow trees, large leaves):
+#: click labels are noisy and the shown items few, and the default 300 trees of 31 leaves
+#: overfit them. On SciFact after a 3,000-request uniformly exploring log, ranking
+#: lexical=100 held out: nDCG@10 0.568 with the defaults, 0.579 with 100 trees of 7 leaves
+#: (100 rows per leaf), 0.651 with these; BM25's own order 0.679 (README, "Click-only").
+CLICK_RANKER_PARAMS: dict[str, object] = {
+    "n_estimators": 50,
+    "num_leaves": 3,
+    "min_data_in_leaf": 200,
+    "learning_rate": 0.1,
+}
 
 log = logging.getLogger("ltrr.engine")
 
@@ -83,7 +95,8 @@ class RetrainSchedule:
         Requests with a positive engagement needed before the first retraining
         (default 50: fewer clicks cannot train a ranker worth serving).
     ranker_params : Mapping[str, object], optional
-        :class:`~ltrr.ranking.LambdaMARTRanker` settings.
+        :class:`~ltrr.ranking.LambdaMARTRanker` settings (default
+        :data:`CLICK_RANKER_PARAMS`).
     """
 
     def __init__(
@@ -103,13 +116,31 @@ class RetrainSchedule:
         self.pairs = check_bool("pairs", pairs)
         self.max_pairs = check_int("max_pairs", max_pairs, low=1)
         self.min_engaged = check_int("min_engaged", min_engaged, low=0)
-        self.ranker_params = dict(ranker_params or {})
+        self.ranker_params = dict(CLICK_RANKER_PARAMS if ranker_params is None else ranker_params)
         self._history: deque[tuple[dict[str, Any], list[dict[str, Any]]]] = deque(maxlen=window)
         self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._since = 0
         self._engaged = 0
         #: Reports of the retrainings run so far.
         self.reports_: list[RetrainReport] = []
+
+    def get_params(self) -> dict[str, Any]:
+        """Return the settings (what an engine saves; the kept history is not saved).
+
+        Returns
+        -------
+        dict
+            The constructor parameters.
+        """
+        return {
+            "every": self.every,
+            "window": self.window,
+            "ranker": self.ranker,
+            "pairs": self.pairs,
+            "max_pairs": self.max_pairs,
+            "min_engaged": self.min_engaged,
+            "ranker_params": dict(self.ranker_params),
+        }
 
     def record(
         self, request_id: str, pending: PendingRequest, events: Sequence[Engagement]

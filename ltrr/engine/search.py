@@ -23,6 +23,8 @@ from ltrr.strategy import Capability, RetrievalStrategy
 from ltrr.types import Context, Query, StrategyResult, request_time
 
 __all__ = [
+    "best",
+    "head",
     "inclusion_probabilities",
     "prefixes",
     "rank",
@@ -104,6 +106,29 @@ def rank(
         return reciprocal_rank_fusion(pool)[:k]
     X = featurizer.featurize(query, context, pool, dict(budgets))
     return best(pool, ranker.predict(X, key=query_key(query)), k)
+
+
+def head(pool: Sequence[PooledItem], depth: int | None, k: int) -> Sequence[PooledItem]:
+    """Stage 5a: the pool items the ranker scores, the best ``max(depth, k)`` by RRF (all when None).
+
+    Parameters
+    ----------
+    pool : sequence of PooledItem
+        The merged pool.
+    depth : int or None
+        The engine's ``rerank_depth``.
+    k : int
+        Items asked for.
+
+    Returns
+    -------
+    sequence of PooledItem
+        The pool itself when it is no deeper than the cut, else its RRF head.
+    """
+    if depth is None or len(pool) <= max(depth, k):
+        return pool
+    by_id = {p.item_id: p for p in pool}
+    return [by_id[i] for i, _ in reciprocal_rank_fusion(pool)[: max(depth, k)]]
 
 
 def best(pool: Sequence[PooledItem], scores: Any, k: int) -> list[tuple[str, float]]:

@@ -12,8 +12,9 @@ from ltrr.engine.learning import nested_rewards
 from ltrr.engine.state import PendingRequest
 from ltrr.errors import CorruptModelError, EmptyQueryError, InvalidInputError, UnknownNameError
 from ltrr.eventlog import EventLog
-from ltrr.fusion import PooledItem
+from ltrr.fusion import PooledItem, reciprocal_rank_fusion
 from ltrr.plans import Plan
+from ltrr.ranking import LambdaMARTRanker
 from ltrr.registry import fit_strategy
 from ltrr.selection import PlanSelector, Selection, default_plans
 from ltrr.strategy import Capability
@@ -692,3 +693,30 @@ def test_a_failing_retraining_keeps_the_old_models(small_catalog, monkeypatch, c
 def test_retrain_schedule_bad_input(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         RetrainSchedule(**kwargs)
+
+
+def test_rerank_depth_scores_only_the_rrf_head(small_catalog, tmp_path):
+    strategies = {"lexical": LexicalStrategy().fit(small_catalog)}
+    wide = Engine(small_catalog, strategies, plans=[Plan.parse("lexical=50")])
+    r = wide.search("apple fruit red", k=1)
+    assert len(r.pool) >= 3
+    X, y, groups, _keys = wide.training_set(QUERIES, QRELS, extra_plans=0)
+    ranker = LambdaMARTRanker(feature_names=wide.featurizer.feature_names, n_estimators=5)
+    ranker.fit(X, y, groups)
+    cut = Engine(
+        small_catalog,
+        strategies,
+        plans=[Plan.parse("lexical=50")],
+        ranker=ranker,
+        rerank_depth=2,
+        retrain=RetrainSchedule(every=7),
+    )
+    out = cut.search("apple fruit red", k=1)
+    rrf_head = [i for i, _ in reciprocal_rank_fusion(list(out.pool))[:2]]
+    assert out.ranker == "lambdamart" and out.item_ids[0] in rrf_head
+    assert cut.ranked_count(50) == 2 and wide.ranked_count(50) == 50
+    assert len(cut.search("apple fruit red", k=3).items) == 3  # k beyond the depth widens it
+    back = Engine.load(cut.save(tmp_path / "e"), small_catalog)
+    assert back.rerank_depth == 2 and back.retrain is not None and back.retrain.every == 7
+    with pytest.raises(InvalidInputError, match="rerank_depth must be"):
+        Engine(small_catalog, strategies, rerank_depth=0)
