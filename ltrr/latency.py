@@ -128,6 +128,47 @@ class LatencyModel:
         calls = sum(self.call_ms(s, b) for s, b in budgets.items())
         return calls + per_candidate * float(candidates)
 
+    def request_ms(
+        self,
+        budgets: Mapping[str, int],
+        measured: Mapping[str, float],
+        candidates: float,
+        *,
+        cap: float = 4.0,
+    ) -> float:
+        """Return a plan's milliseconds for one request, from the calls that request measured.
+
+        A plan nested in the request's plan calls the same strategies on the same query,
+        so each call costs what the request measured (a query the strategy had cached
+        is cheap for every such plan); a strategy the request did not call is priced by
+        its running mean. Each measured call is capped at ``cap`` times its running mean
+        (plus 1 ms), so that one stall does not dominate what the bandit learns.
+
+        Parameters
+        ----------
+        budgets : Mapping[str, int]
+            The plan's budget per strategy.
+        measured : Mapping[str, float]
+            The request's measured call times by strategy.
+        candidates : float
+            Candidates the ranker scores.
+        cap : float
+            Cap on a measured call, in multiples of its running mean (default 4).
+
+        Returns
+        -------
+        float
+            Milliseconds.
+        """
+        total = (self.rank_ms_per_candidate_ or 0.0) * float(candidates)
+        for s, b in budgets.items():
+            if b <= 0:
+                continue
+            mean = self.call_ms(s, b)
+            ms = measured.get(s)
+            total += mean if ms is None or not math.isfinite(ms) else min(ms, cap * mean + 1.0)
+        return total
+
     def to_dict(self) -> dict[str, Any]:
         """Return the settings and running means as JSON-ready data.
 

@@ -27,7 +27,7 @@ from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
 from ltrr.strategy import Capability
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Query
-from ltrr.validation import check_int
+from ltrr.validation import check_int, is_real
 
 __all__ = ["LambdaMARTRanker", "PoolFeaturizer"]
 
@@ -265,6 +265,14 @@ class LambdaMARTRanker:
         queries are scored by a model trained on everything.
     num_threads : int
         LightGBM threads while training (default 0: all cores); prediction uses one.
+    base_feature : str, optional
+        A feature whose scaled value is the boosting's starting score (LightGBM's
+        ``init_score``), so the trees learn corrections to it rather than an ordering
+        from nothing: with ``"rrf"`` the ranker starts from reciprocal-rank fusion and
+        departs from it only where the training data says so (what a ranker trained
+        on few, noisy clicks needs). Missing values count as 0. Default: none.
+    base_weight : float
+        Scale of ``base_feature`` in the score (default 1).
     seed : int
         Random seed (default 0).
     """
@@ -280,10 +288,18 @@ class LambdaMARTRanker:
         eval_at: int = 10,
         n_folds: int = 1,
         num_threads: int = 0,
+        base_feature: str | None = None,
+        base_weight: float = 1.0,
         seed: int = 0,
     ) -> None:
         if not feature_names:
             raise InvalidInputError("feature_names must name at least one feature")
+        if base_feature is not None and base_feature not in feature_names:
+            raise InvalidInputError(
+                f"base_feature must be one of the feature names, got {base_feature!r}"
+            )
+        if not (is_real(base_weight) and math.isfinite(base_weight)):
+            raise InvalidInputError(f"base_weight must be a finite number, got {base_weight!r}")
         for pname, value in (
             ("n_estimators", n_estimators),
             ("num_leaves", num_leaves),
@@ -304,6 +320,8 @@ class LambdaMARTRanker:
         self.eval_at = eval_at
         self.n_folds = n_folds
         self.num_threads = num_threads
+        self.base_feature = base_feature
+        self.base_weight = float(base_weight)
         self.seed = seed
         self.booster_: Any = None
         self.fold_boosters_: list[Any] = []
@@ -372,6 +390,7 @@ class LambdaMARTRanker:
             )
         pos = None if position is None else np.asarray(position, dtype=np.int32)
         names = [_lgb_name(n) for n in self.feature_names]
+        base = self._base(X)
 
         def train(rows: npt.NDArray[np.bool_] | None, groups: list[int]) -> Any:
             def sub(a: Any) -> Any:
@@ -381,6 +400,7 @@ class LambdaMARTRanker:
                 sub(X),
                 label=sub(y).astype(np.int32),
                 group=groups,
+                init_score=None if base is None else sub(base),
                 position=None if pos is None else sub(pos),
                 feature_name=names,
                 free_raw_data=True,
@@ -439,7 +459,15 @@ class LambdaMARTRanker:
             if fold is not None:
                 booster = self.fold_boosters_[fold]
         scores: npt.NDArray[np.float64] = booster.predict(X, num_threads=1)
-        return scores
+        base = self._base(X)
+        return scores if base is None else scores + base
+
+    def _base(self, X: Matrix) -> npt.NDArray[np.float64] | None:
+        """Return the starting score of each row (``base_weight`` times ``base_feature``)."""
+        if self.base_feature is None:
+            return None
+        col = X[:, self.feature_names.index(self.base_feature)].astype(np.float64)
+        return self.base_weight * np.nan_to_num(col, nan=0.0)
 
     def feature_importance(self) -> dict[str, float]:
         """Return each feature's total gain, largest first."""
@@ -469,6 +497,8 @@ class LambdaMARTRanker:
                 "eval_at": self.eval_at,
                 "n_folds": self.n_folds,
                 "num_threads": self.num_threads,
+                "base_feature": self.base_feature,
+                "base_weight": self.base_weight,
                 "seed": self.seed,
                 "n_train_groups": self.n_train_groups_,
                 "fold_of": self.fold_of_,

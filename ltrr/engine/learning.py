@@ -65,8 +65,10 @@ def learn_from_feedback(
         gain,
         candidates=float(pending.candidates),
         recall=0.0 if recall is None else float(recall[pending.selection.index]),
-        ms=engine.state.latency.plan_ms(
-            dict(pending.selection.plan.budgets), engine.ranked_count(pending.candidates)
+        ms=engine.state.latency.request_ms(
+            dict(pending.selection.plan.budgets),
+            pending.call_ms,
+            engine.ranked_count(pending.candidates),
         ),
     )
     if not first:
@@ -164,8 +166,8 @@ def nested_rewards(
     Such a plan's gain is that of the best-placed positively engaged item its pool
     holds, at the position it would have had, its rank among the shown items that pool
     also holds (the ranker's order of the shared items is assumed to stay); its cost is
-    its own estimated milliseconds (:class:`~ltrr.latency.LatencyModel`) and
-    candidates. Plans calling a strategy the request did not call (or that failed), or
+    the request's measured time of each call it makes plus ranking its candidates
+    (:meth:`LatencyModel.request_ms <ltrr.latency.LatencyModel.request_ms>`). Plans calling a strategy the request did not call (or that failed), or
     asking any strategy for more than it was asked, are not informed: what they would
     have found is unknown.
 
@@ -208,7 +210,9 @@ def nested_rewards(
             gain,
             candidates=float(candidates),
             recall=0.0 if recall is None else float(recall[j]),
-            ms=engine.state.latency.plan_ms(budgets, engine.ranked_count(candidates)),
+            ms=engine.state.latency.request_ms(
+                budgets, pending.call_ms, engine.ranked_count(candidates)
+            ),
         )
     return out
 

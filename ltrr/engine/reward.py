@@ -24,9 +24,11 @@ class RewardConfig:
     ``reward = gain + recall_weight * pool_recall - cost_per_candidate * candidates
     - cost_per_ms * plan_ms``
 
-    ``plan_ms`` is the plan's estimated milliseconds: the running mean time of each
-    strategy call it makes (query encoding included) plus ranking its candidates
-    (:class:`~ltrr.latency.LatencyModel`, kept in the engine's online state).
+    ``plan_ms`` is the plan's milliseconds for the request: the measured time of each
+    strategy call it makes (query encoding included; capped against the running
+    mean, and the running mean for a call the request did not make) plus the running
+    mean cost of ranking its candidates (:meth:`LatencyModel.request_ms
+    <ltrr.latency.LatencyModel.request_ms>`, kept in the engine's online state).
 
     Online, from feedback, ``gain`` is ``1 / log2(1 + position)`` of the
     best-placed positively engaged item (0 when nothing was engaged), and

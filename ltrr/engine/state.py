@@ -52,6 +52,11 @@ class PendingRequest:
     learned: bool = False
 
     @property
+    def call_ms(self) -> dict[str, float]:
+        """Measured time of each strategy call, by strategy."""
+        return {r.strategy: r.latency_ms for r in self.results}
+
+    @property
     def pool_by_strategy(self) -> dict[str, tuple[str, ...]]:
         """Item ids each called strategy returned, best first."""
         return {r.strategy: tuple(r.item_ids) for r in self.results}

@@ -65,6 +65,24 @@ def test_save_load(tmp_path):
         LambdaMARTRanker.load(tmp_path)
 
 
+def test_boosting_from_a_base_feature_matches_lightgbm_with_init_score(tmp_path):
+    X, y, groups = synthetic()
+    X[::7, 2] = np.nan  # a missing base value starts from 0
+    ours = LambdaMARTRanker(
+        feature_names=NAMES, n_estimators=20, base_feature="f2", base_weight=3.0
+    ).fit(X, y, groups)
+    init = 3.0 * np.nan_to_num(X[:, 2].astype(np.float64))
+    data = lgb.Dataset(X, label=y, group=groups, init_score=init)
+    plain = lgb.train(ours.params(), data, num_boost_round=20)
+    np.testing.assert_allclose(
+        ours.predict(X), plain.predict(X, num_threads=1) + init, rtol=1e-6, atol=1e-9
+    )
+    ours.save(tmp_path)
+    back = LambdaMARTRanker.load(tmp_path)
+    assert back.base_feature == "f2" and back.base_weight == 3.0
+    np.testing.assert_allclose(back.predict(X[:40]), ours.predict(X[:40]))
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -93,6 +111,16 @@ def test_save_load(tmp_path):
             "num_leaves must be",
         ),
         (lambda r: LambdaMARTRanker(feature_names=[]), InvalidInputError, "at least one feature"),
+        (
+            lambda r: LambdaMARTRanker(feature_names=NAMES, base_feature="rrf"),
+            InvalidInputError,
+            "base_feature must be one of the feature names, got 'rrf'",
+        ),
+        (
+            lambda r: LambdaMARTRanker(feature_names=NAMES, base_weight=float("nan")),
+            InvalidInputError,
+            "base_weight must be a finite number",
+        ),
     ],
 )
 def test_bad_inputs(call, error, match):
