@@ -46,10 +46,24 @@ class LatencyModel:
         self.call_ms_: dict[str, dict[int, float]] = {}
         #: running mean ranking time per candidate (None until measured)
         self.rank_ms_per_candidate_: float | None = None
+        #: measurements folded in, by strategy and budget, and of ranking
+        self.n_calls_: dict[str, dict[int, int]] = {}
+        self.n_ranked_ = 0
         self.n_observed_ = 0
 
-    def _mix(self, old: float | None, new: float) -> float:
-        return new if old is None else old + self._alpha * (new - old)
+    def _mix(self, old: float | None, new: float, n: int) -> float:
+        """Fold one measurement into a running mean that has ``n`` measurements so far.
+
+        The first ``halflife`` measurements are averaged plainly (so the first one,
+        often a cold start, weighs ``1 / n`` rather than setting the mean), later ones
+        exponentially; from the fifth on, a measurement is capped at 4 times the mean
+        plus 1 ms, so one stall moves the mean little.
+        """
+        if old is None:
+            return new
+        if n >= 5:
+            new = min(new, 4.0 * old + 1.0)
+        return float(old + max(self._alpha, 1.0 / (n + 1)) * (new - old))
 
     def observe(
         self,
@@ -76,12 +90,15 @@ class LatencyModel:
             if name not in budgets or not math.isfinite(ms) or ms < 0:
                 continue
             per_budget = self.call_ms_.setdefault(name, {})
+            counts = self.n_calls_.setdefault(name, {})
             b = int(budgets[name])
-            per_budget[b] = self._mix(per_budget.get(b), float(ms))
+            per_budget[b] = self._mix(per_budget.get(b), float(ms), counts.get(b, 0))
+            counts[b] = counts.get(b, 0) + 1
         if candidates > 0 and math.isfinite(rank_ms) and rank_ms >= 0:
             self.rank_ms_per_candidate_ = self._mix(
-                self.rank_ms_per_candidate_, float(rank_ms) / candidates
+                self.rank_ms_per_candidate_, float(rank_ms) / candidates, self.n_ranked_
             )
+            self.n_ranked_ += 1
         self.n_observed_ += 1
 
     def call_ms(self, strategy: str, budget: int) -> float:
@@ -182,6 +199,8 @@ class LatencyModel:
             "prior_ms": self.prior_ms,
             "call_ms": {s: {str(b): v for b, v in d.items()} for s, d in self.call_ms_.items()},
             "rank_ms_per_candidate": self.rank_ms_per_candidate_,
+            "n_calls": {s: {str(b): v for b, v in d.items()} for s, d in self.n_calls_.items()},
+            "n_ranked": self.n_ranked_,
             "n_observed": self.n_observed_,
         }
 
@@ -212,6 +231,11 @@ class LatencyModel:
             rate = data["rank_ms_per_candidate"]
             model.rank_ms_per_candidate_ = None if rate is None else float(rate)
             model.n_observed_ = int(data["n_observed"])
+            model.n_calls_ = {
+                str(s): {int(b): int(v) for b, v in d.items()}
+                for s, d in data.get("n_calls", {}).items()
+            }
+            model.n_ranked_ = int(data.get("n_ranked", 0))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidInputError(
                 f"latency model data must hold halflife, prior_ms, call_ms, "
