@@ -17,8 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from ltrr.app.demo import clear_query_caches
-from ltrr.app.recipes import default_strategies, train_engine
+from ltrr.app.recipes import clear_query_caches, default_strategies, train_engine
 from ltrr.data import judged_pairs
 from ltrr.engine import Engine, RewardConfig
 from ltrr.plans import Plan

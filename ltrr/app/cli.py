@@ -64,6 +64,12 @@ def _reward_arguments(parser: argparse.ArgumentParser) -> None:
         help="engine reward of a full pool recall, learned from judgements "
         "(default: RewardConfig's, 5)",
     )
+    parser.add_argument(
+        "--cost-per-ms",
+        type=float,
+        help="engine reward lost per estimated millisecond of the plan (default: "
+        "RewardConfig's, 0; the click-only demo's recipe default otherwise)",
+    )
 
 
 def _reward(args: argparse.Namespace) -> Any:
@@ -71,7 +77,7 @@ def _reward(args: argparse.Namespace) -> Any:
 
     given = {
         name: getattr(args, name)
-        for name in ("cost_per_candidate", "recall_weight")
+        for name in ("cost_per_candidate", "recall_weight", "cost_per_ms")
         if getattr(args, name) is not None
     }
     return RewardConfig(**given)
@@ -231,19 +237,35 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ltrr.app.demo import run_demo
     from ltrr.io import atomic_write_json
 
-    out = run_demo(
-        data=args.data,
-        steps=args.steps,
-        seed=args.seed,
-        plot=args.plot or None,
-        progress=not args.no_progress,
-        cache_dir=args.cache_dir,
-        strategies=_names(args.strategies),
-        reward=_reward(args),
-    )
+    if args.judged:
+        from ltrr.app.demo import run_demo
+
+        out = run_demo(
+            data=args.data,
+            steps=args.steps,
+            seed=args.seed,
+            plot=args.plot or None,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+            strategies=_names(args.strategies or "lexical,embedding"),
+            reward=_reward(args),
+        )
+    else:
+        from ltrr.app.frontier import run_click_only_demo
+
+        out = run_click_only_demo(
+            data=args.data,
+            steps=args.steps,
+            checkpoints=[int(c) for c in args.checkpoints.split(",") if c.strip()],
+            strategies=_names(args.strategies or "lexical,embedding,xrtree"),
+            cost_per_ms=args.cost_per_ms,
+            seed=args.seed,
+            plot=args.plot or None,
+            progress=not args.no_progress,
+            cache_dir=args.cache_dir,
+        )
     if args.json:
         atomic_write_json(Path(args.json), out)
         print(f"wrote {args.json}")
@@ -342,16 +364,31 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_simulate)
 
     demo = sub.add_parser(
-        "demo", help="the engine learns to retrieve in the SciFact world, against fixed plans"
+        "demo",
+        help="the engine learns to retrieve from clicks alone in the SciFact world, against "
+        "every fixed plan (--judged: the judged warm start instead)",
     )
     demo.add_argument("--data", help="data root (default: $LTRR_DATA, else ../shared/data)")
     _reward_arguments(demo)
-    demo.add_argument("--steps", type=int, default=3000, help="requests per policy (default 3000)")
+    demo.add_argument(
+        "--steps", type=int, default=5000, help="requests per run (default 5000; judged: 3000)"
+    )
+    demo.add_argument(
+        "--checkpoints",
+        default="0,1000,2500",
+        help="click-only: requests served at which the learning curve is measured",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(
         "--strategies",
-        default="lexical,embedding",
-        help="strategies the engine chooses among (default lexical,embedding; add xrtree)",
+        default=None,
+        help="strategies of the plan space (default lexical,embedding,xrtree; "
+        "judged: lexical,embedding)",
+    )
+    demo.add_argument(
+        "--judged",
+        action="store_true",
+        help="warm-start the ranker and the selector on the train judgements (the former demo)",
     )
     demo.add_argument(
         "--plot", default="demo.png", help="figure file (default demo.png; '' for none)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ltrr.data import judged_pairs
@@ -12,7 +12,7 @@ from ltrr.engine import Engine, RewardConfig
 from ltrr.errors import InvalidInputError
 from ltrr.plans import Plan
 
-__all__ = ["clear_query_caches", "run_demo"]
+__all__ = ["run_demo"]
 
 #: Strategies the demo's engine chooses among by default (add "xrtree" with --strategies;
 #: its cross-fitted ranker training is much longer, see the README).
@@ -75,7 +75,7 @@ def run_demo(
     dict
         Per policy: the run's summary and held-out metrics.
     """
-    from ltrr.app.recipes import default_strategies, train_engine
+    from ltrr.app.recipes import clear_query_caches, default_strategies, train_engine
     from simulators.loop import evaluate_policy, run_online
     from simulators.policies import EnginePolicy
     from simulators.worlds import make_world
@@ -139,20 +139,6 @@ def run_demo(
         out["plot"] = str(path)
         log(f"saved the figure to {path}")
     return out
-
-
-def clear_query_caches(strategies: Mapping[str, Any]) -> None:
-    """Empty every strategy's query cache, so the next queries are met cold (fair latencies).
-
-    Parameters
-    ----------
-    strategies : Mapping[str, Strategy]
-        Strategies by name; those without ``clear_query_cache`` are left alone.
-    """
-    for s in strategies.values():
-        clear = getattr(s, "clear_query_cache", None)
-        if callable(clear):
-            clear()
 
 
 def format_demo(out: dict[str, Any]) -> str:

@@ -6,15 +6,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ltrr.app.demo import clear_query_caches
-from ltrr.app.recipes import click_only_engine, default_strategies, exploring_engine
+from ltrr.app.recipes import (
+    clear_query_caches,
+    click_only_engine,
+    default_strategies,
+    exploring_engine,
+)
 from ltrr.data import load_qrels
 from ltrr.engine import Engine
 from simulators.loop import evaluate_steps, run_online, stage_summary, summarise_steps
 from simulators.policies import EnginePolicy
 from simulators.worlds.base import SimRequest, World
 
-__all__ = ["frontier_table", "heldout_split", "run_frontier", "scifact_splits", "seen_split"]
+__all__ = [
+    "frontier_table",
+    "heldout_split",
+    "run_click_only_demo",
+    "run_frontier",
+    "scifact_splits",
+    "seen_split",
+]
 
 #: Held-out keys reported per policy.
 HELDOUT_KEYS = (
@@ -267,3 +278,78 @@ def scifact_splits(folder: str) -> Callable[[World], dict[str, list[SimRequest]]
         return {"seen": seen, "unseen": unseen}
 
     return split
+
+
+def run_click_only_demo(
+    *,
+    data: str | None = None,
+    steps: int = 5000,
+    checkpoints: Sequence[int] = (0, 1000, 2500),
+    strategies: Sequence[str] = ("lexical", "embedding", "xrtree"),
+    cost_per_ms: float | None = None,
+    seed: int = 0,
+    plot: str | None = "demo.png",
+    progress: bool = True,
+    cache_dir: str | None = None,
+    log: Callable[[str], object] = print,
+) -> dict[str, Any]:
+    """``ltrr demo``: the click-only engine in the SciFact world, against every fixed plan.
+
+    Runs :func:`run_frontier` (the world's judgements only judge), prints the frontier
+    table with the engine's point, and draws :func:`~ltrr.app.plots.click_only_figure`.
+
+    Parameters
+    ----------
+    data : str, optional
+        Data root (default: ``$LTRR_DATA``, else ``../shared/data``).
+    steps : int
+        Online requests of the engine and of the exploring log (default 5,000).
+    checkpoints : sequence of int
+        Learning-curve points (requests served).
+    strategies : sequence of str
+        The plan space's strategies (default lexical, embedding, XR-tree).
+    cost_per_ms : float, optional
+        The reward's cost per millisecond (default: the recipe's).
+    seed : int
+        Seed of the runs.
+    plot : str, optional
+        Figure file (None: no figure).
+    progress : bool
+        Progress bars.
+    cache_dir : str, optional
+        Embedding cache root.
+    log : callable
+        Where the table and messages go.
+
+    Returns
+    -------
+    dict
+        :func:`run_frontier`'s report (plus ``plot`` when drawn).
+    """
+    from ltrr.app.plots import check_figure_path, click_only_figure, save_figure
+    from ltrr.data import resolve_data_dir
+    from simulators.worlds import make_world
+
+    if plot:
+        check_figure_path(plot)
+    world = make_world("scifact", data)
+    folder = resolve_data_dir(data, dataset="scifact")
+    splits = scifact_splits(str(folder))(world)
+    out = run_frontier(
+        world,
+        strategies,
+        steps=steps,
+        checkpoints=checkpoints,
+        splits=splits,
+        cost_per_ms=cost_per_ms,
+        seed=seed,
+        cache_dir=cache_dir,
+        progress=progress,
+        log=log,
+    )
+    log(frontier_table(out))
+    if plot:
+        fig = click_only_figure(out, title=f"SciFact world, click-only learning, {steps} requests")
+        out["plot"] = str(save_figure(fig, plot))
+        log(f"saved the figure to {out['plot']}")
+    return out

@@ -14,7 +14,7 @@ from ltrr.registry import fit_strategy, make_strategy
 from ltrr.selection import PlanSelector, default_plans
 from ltrr.types import Catalog, Query
 from simulators.policies import EnginePolicy, PlanPolicy, Policy
-from strategies.base import Strategy
+from strategies.base import QueryCacheMixin, Strategy
 
 if TYPE_CHECKING:
     from ltrr.engine import CrossFit
@@ -23,6 +23,7 @@ __all__ = [
     "CLICK_ONLY_MS_PER_CLICK",
     "MEMORY_PREFIX_CHARS",
     "POLICY_NAMES",
+    "clear_query_caches",
     "click_only_engine",
     "default_strategies",
     "exploring_engine",
@@ -92,6 +93,19 @@ def default_strategies(
             params = {"query_predictor": {"prefix_chars": MEMORY_PREFIX_CHARS}}
         out[name] = fit_strategy(make_strategy(name, **params), catalog, pairs)
     return out
+
+
+def clear_query_caches(strategies: Mapping[str, object]) -> None:
+    """Empty every strategy's query cache, so the next queries are met cold (fair latencies).
+
+    Parameters
+    ----------
+    strategies : Mapping[str, Strategy]
+        Strategies by name; those without a query cache are left alone.
+    """
+    for s in strategies.values():
+        if isinstance(s, QueryCacheMixin):
+            s.clear_query_cache()
 
 
 def train_engine(

@@ -9,6 +9,7 @@ and ``ltrr simulate --plot``).
 
 from ltrr.app.plots.files import FIGURE_FORMATS, check_figure_path, save_figure
 from ltrr.app.plots.frontier import frontier_figure, pareto_frontier
+from ltrr.app.plots.learning import click_only_figure
 from ltrr.app.plots.ope import ESTIMATOR_LABELS as ESTIMATOR_LABELS
 from ltrr.app.plots.ope import ope_figure
 from ltrr.app.plots.runs import (
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_PANELS",
     "FIGURE_FORMATS",
     "check_figure_path",
+    "click_only_figure",
     "frontier_figure",
     "importance_figure",
     "ope_figure",
