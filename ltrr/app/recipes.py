@@ -171,9 +171,12 @@ def train_engine(
     return folds
 
 
-#: Estimated milliseconds that cost as much reward as one top-ranked click (the default
-#: ``cost_per_ms`` of :func:`click_only_engine` is its inverse; see the README's sweep).
-CLICK_ONLY_MS_PER_CLICK = 100.0
+#: Milliseconds that cost as much reward as one top-ranked click (the default ``cost_per_ms``
+#: of :func:`click_only_engine` is its inverse). Sweep on SciFact, lexical + embedding, 5,000
+#: click-only requests, held-out nDCG@10 / mean ms: cost 0 0.696 / 23.6; 0.0005 0.681 / 27.8;
+#: 0.001 0.678 / 3.4; 0.002 0.675 / 2.9 (README, "Click-only learning"): 0.001 is the cheapest
+#: weight that stops paying 25 ms of query encoding for a few thousandths of nDCG.
+CLICK_ONLY_MS_PER_CLICK = 1000.0
 
 
 def click_only_engine(
