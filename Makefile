@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ltrr demo --steps 3000 --json demo.json --plot demo.png
+	$(BIN)/ltrr demo --json demo.json --plot demo.png
 
 bench: $(STAMP)
 	$(BIN)/ltrr bench retrieval --split test --strategies lexical,embedding --k 100 --json bench-retrieval.json
