@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retrain-every", type=int, default=2000)
     ap.add_argument("--cost-per-ms", type=float, default=None)
     ap.add_argument("--strategies", default=None)
+    ap.add_argument("--online-fixed", type=int, default=0, help="best fixed plans also run online")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         splits=splits,
         cost_per_ms=args.cost_per_ms,
         retrain_every=args.retrain_every,
+        online_fixed=args.online_fixed,
         seed=args.seed,
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )

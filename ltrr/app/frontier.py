@@ -14,6 +14,7 @@ from ltrr.app.recipes import (
 )
 from ltrr.data import load_qrels
 from ltrr.engine import Engine
+from ltrr.plans import Plan
 from simulators.loop import evaluate_steps, run_online, stage_summary, summarise_steps
 from simulators.policies import EnginePolicy
 from simulators.worlds.base import SimRequest, World
@@ -120,6 +121,7 @@ def run_frontier(
     splits: Mapping[str, Sequence[SimRequest]] | None = None,
     cost_per_ms: float | None = None,
     retrain_every: int = 2000,
+    online_fixed: int = 0,
     seed: int = 0,
     cache_dir: str | None = None,
     progress: bool = False,
@@ -153,6 +155,11 @@ def run_frontier(
         The engine's reward cost per estimated millisecond (default: the recipe's).
     retrain_every : int
         Feedbacks between scheduled retrainings (default 2,000).
+    online_fixed : int
+        Also run the ``online_fixed`` fixed plans with the best held-out nDCG@10 online for
+        ``steps`` requests each (fresh strategies, so an online-learning one such as the
+        memory index learns from that plan's own traffic; the exploring log's ranker) and
+        report their success@10 over the second half (default 0: none).
     seed : int
         Seed of the runs.
     cache_dir : str, optional
@@ -185,6 +192,7 @@ def run_frontier(
     marks = sorted({c for c in checkpoints if 0 <= c < steps} | {steps})
     curve: list[dict[str, Any]] = []
     online: list[dict[str, float]] = []
+    successes: list[float] = []
     served = 0
     policy = EnginePolicy(engine)
     for n, mark in enumerate(marks):
@@ -193,6 +201,7 @@ def run_frontier(
                 world, policy, steps=mark - served, seed=seed + n, progress=progress
             )
             online.append(report.totals())
+            successes += [st.success for st in report.steps]
             served = mark
         point = heldout_split(world, engine, splits, seed=seed)
         curve.append({"requests": served, **point})
@@ -204,6 +213,7 @@ def run_frontier(
         "heldout": curve[-1],
         "curve": curve,
         "online": online,
+        "online_second_half_success@10": _mean(successes[len(successes) // 2 :]),
         "retrainings": len(engine.retrain.reports_) if engine.retrain is not None else 0,
     }
     explorer = exploring_engine(world.catalog, fitted(), seed=seed, **params)
@@ -221,8 +231,21 @@ def run_frontier(
         point = heldout_split(world, fixed, splits, seed=seed)
         frontier.append({"plan": plan.id, **point})
     out["frontier"] = frontier
+    ranked = sorted(frontier, key=lambda r: -r["ndcg@10"])[:online_fixed]
+    for row in ranked:
+        plan = Plan.parse(row["plan"])
+        fixed = Engine(world.catalog, fitted(), plans=[plan], ranker=explorer.ranker, seed=seed)
+        report = run_online(world, EnginePolicy(fixed), steps=steps, seed=seed, progress=progress)
+        tail = [st.success for st in report.steps[steps // 2 :]]
+        row["online_second_half_success@10"] = _mean(tail)
+        row["online_latency_ms_mean"] = report.totals()["latency_ms_mean"]
+        log(f"fixed plan {plan.id} online: second-half success@10 {_mean(tail):.4f}")
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else float("nan")
 
 
 def frontier_table(out: Mapping[str, Any]) -> str:

@@ -52,6 +52,7 @@ def test_run_frontier_places_every_fixed_plan_and_the_engine():
         checkpoints=[0, 20],
         splits={"seen": seen, "unseen": unseen},
         retrain_every=20,
+        online_fixed=1,
         log=lambda m: None,
     )
     curve = out["policies"]["engine"]["curve"]
@@ -63,6 +64,10 @@ def test_run_frontier_places_every_fixed_plan_and_the_engine():
         # the whole set is the mean of its two halves (one request each)
         both = (point["seen_ndcg@10"] + point["unseen_ndcg@10"]) / 2
         assert point["ndcg@10"] == pytest.approx(both)
+    best = max(out["frontier"], key=lambda r: r["ndcg@10"])
+    assert 0.0 <= best["online_second_half_success@10"] <= 1.0  # run online too
+    assert sum("online_second_half_success@10" in r for r in out["frontier"]) == 1
+    assert 0.0 <= out["policies"]["engine"]["online_second_half_success@10"] <= 1.0
     table = frontier_table(out)
     assert "ENGINE (click-only)" in table and table.count("\n") == len(plans) + 1
     fig = click_only_figure(out, title="toy")
