@@ -20,7 +20,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ltrr.app.frontier import frontier_table, run_frontier, scifact_splits
-from simulators.worlds import make_world
+from simulators.worlds import MusicReleasesWorld, make_world
+from simulators.worlds.base import SimRequest
 
 STRATEGIES = {
     "scifact": ("lexical", "embedding", "xrtree"),
@@ -44,9 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     world = make_world(args.world, args.data)
-    splits = (
-        scifact_splits(str(Path(args.data) / "scifact"))(world) if args.world == "scifact" else {}
-    )
+    splits: dict[str, list[SimRequest]] = {}
+    if args.world == "scifact":
+        splits = scifact_splits(str(Path(args.data) / "scifact"))(world)
+    elif isinstance(world, MusicReleasesWorld):  # requests for new releases apart
+        held = world.heldout()
+        splits = {
+            "new": [r for r in held if world.is_new_release_request(r)],
+            "old": [r for r in held if not world.is_new_release_request(r)],
+        }
     names = args.strategies.split(",") if args.strategies else list(STRATEGIES[args.world])
     out = run_frontier(
         world,

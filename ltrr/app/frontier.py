@@ -92,7 +92,7 @@ def heldout_split(
     -------
     dict
         :data:`HELDOUT_KEYS` for the whole set, ``<stage>_ms_p50`` per search stage, and
-        ``<split>_ndcg@10`` per subset.
+        ``<split>_ndcg@10`` and ``<split>_success@10`` per subset.
     """
     requests = list(world.heldout())
     policy = EnginePolicy(engine)
@@ -108,7 +108,9 @@ def heldout_split(
         keys = [(r.query.id, r.query.text) for r in subset]
         picked = [records[position[key]] for key in keys if key in position]
         if picked:
-            out[f"{name}_ndcg@10"] = summarise_steps(picked)["ndcg@10"]
+            part = summarise_steps(picked)
+            out[f"{name}_ndcg@10"] = part["ndcg@10"]
+            out[f"{name}_success@10"] = part["success@10"]
     return out
 
 
