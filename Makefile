@@ -21,7 +21,7 @@ bench: $(STAMP)
 	$(BIN)/ltrr bench retrieval --split test --strategies lexical,embedding --k 100 --json bench-retrieval.json
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q --durations=15
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check ltrr strategies simulators tests benchmarks
 	$(BIN)/mypy
