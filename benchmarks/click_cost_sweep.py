@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     world = make_world("scifact", args.data)
-    splits = scifact_splits(str(Path(args.data) / "scifact"))(world)
+    splits = scifact_splits(world, str(Path(args.data) / "scifact"))
     names = args.strategies.split(",")
     out: dict[str, object] = {"steps": args.steps, "strategies": names, "costs": {}}
     for cost in [float(c) for c in args.costs.split(",")]:

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     world = make_world("scifact", args.data)
-    splits = scifact_splits(str(Path(args.data) / "scifact"))(world)
+    splits = scifact_splits(world, str(Path(args.data) / "scifact"))
     strategies = default_strategies(world.catalog, args.strategies.split(","))
     explorer = exploring_engine(
         world.catalog, strategies, retrain_every=args.steps, retrain_window=args.steps

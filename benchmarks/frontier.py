@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     world = make_world(args.world, args.data)
     splits: dict[str, list[SimRequest]] = {}
     if args.world == "scifact":
-        splits = scifact_splits(str(Path(args.data) / "scifact"))(world)
+        splits = scifact_splits(world, str(Path(args.data) / "scifact"))
     elif isinstance(world, MusicReleasesWorld):  # requests for new releases apart
         held = world.heldout()
         splits = {

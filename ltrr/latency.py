@@ -141,9 +141,7 @@ class LatencyModel:
         float
             Estimated milliseconds.
         """
-        per_candidate = self.rank_ms_per_candidate_ or 0.0
-        calls = sum(self.call_ms(s, b) for s, b in budgets.items())
-        return calls + per_candidate * float(candidates)
+        return self.request_ms(budgets, {}, candidates)  # no call measured: the running means
 
     def request_ms(
         self,

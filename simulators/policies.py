@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ltrr.engine import Engine
+from ltrr.engine import Engine, RetrainSchedule
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.fusion import PooledItem, merge_pool, reciprocal_rank_fusion
 from ltrr.plans import Plan
@@ -274,11 +273,12 @@ class PlanPolicy(Policy):
 class EnginePolicy(Policy):
     """Run an :class:`~ltrr.engine.Engine` as a policy: search, then feed engagements back.
 
-    With ``retrain_every > 0`` the policy also keeps the engine's last
-    ``retrain_window`` answered requests with their engagements, and every
-    ``retrain_every`` answered requests retrains the engine's ranker on them
-    (:meth:`Engine.train_ranker_from_log`: position-debiased LambdaMART, shown
-    items as rows, engagements as labels), as a search team would retrain nightly.
+    With ``retrain_every > 0`` the policy gives the engine a
+    :class:`~ltrr.engine.RetrainSchedule` that keeps its last ``retrain_window``
+    answered requests with their engagements and every ``retrain_every`` answered
+    requests retrains its ranker on them (:meth:`Engine.train_ranker_from_log`:
+    position-debiased LambdaMART, shown items as rows, engagements as labels), as a
+    search team would retrain nightly; pair-learning strategies are not refitted.
 
     Parameters
     ----------
@@ -287,11 +287,19 @@ class EnginePolicy(Policy):
     name : str
         Name in reports (default "engine").
     retrain_every : int
-        Answered requests between ranker retrainings (default 0: never).
+        Answered requests between ranker retrainings (default 0: never, or the
+        engine's own schedule when it has one).
     retrain_window : int
         Most recent answered requests the ranker trains on (default 5,000).
     ranker_params : Mapping[str, object], optional
-        :class:`~ltrr.ranking.LambdaMARTRanker` settings for the retraining.
+        :class:`~ltrr.ranking.LambdaMARTRanker` settings for the retraining (default:
+        LightGBM's defaults of the ranker).
+
+    Raises
+    ------
+    InvalidInputError
+        If a setting is out of range, or ``retrain_every > 0`` for an engine that
+        already has a retrain schedule.
     """
 
     def __init__(
@@ -309,16 +317,26 @@ class EnginePolicy(Policy):
         ):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise InvalidInputError(f"{label} must be an integer >= {low}, got {v!r}")
+        if retrain_every and engine.retrain is not None:
+            raise InvalidInputError(
+                "retrain_every must be 0 for an engine that already has a retrain schedule"
+            )
         self.engine = engine
         self.name = name
-        self.retrain_every = retrain_every
-        self.retrain_window = retrain_window
-        self.ranker_params = dict(ranker_params or {})
-        self.retrainings_ = 0
-        self._history: deque[tuple[dict[str, object], list[dict[str, object]]]] = deque(
-            maxlen=retrain_window
-        )
-        self._since = 0
+        if retrain_every:
+            engine.retrain = RetrainSchedule(
+                every=retrain_every,
+                window=retrain_window,
+                pairs=False,
+                min_engaged=1,
+                ranker_params=dict(ranker_params or {}),
+            )
+
+    @property
+    def retrainings_(self) -> int:
+        """Rankers the engine's retrain schedule has trained so far."""
+        schedule = self.engine.retrain
+        return 0 if schedule is None else sum(r.ranker for r in schedule.reports_)
 
     def act(self, query: Query, context: Context, k: int, rng: np.random.Generator) -> Decision:
         """Search with the engine (its selector draws with its own seeded generator)."""
@@ -337,49 +355,18 @@ class EnginePolicy(Policy):
         )
 
     def learn(self, decision: Decision, engagements: Sequence[Engagement], reward: float) -> None:
-        """Send the engagements to the engine (it computes its own reward); retrain when due."""
-        if decision.request_id is None:
-            return
-        self.engine.feedback(decision.request_id, engagements)
-        if not self.retrain_every or decision.query is None:
-            return
-        request: dict[str, object] = {
-            "request_id": decision.request_id,
-            "query": decision.query.text,
-            "context": decision.context.to_dict() if decision.context is not None else {},
-            "action": decision.action,
-            "pool": [
-                {"item_id": p.item_id, "ranks": dict(p.ranks), "scores": dict(p.scores)}
-                for p in decision.pool
-            ],
-            "ranking": list(decision.ranking),
-        }
-        feedback: list[dict[str, object]] = [
-            {"request_id": decision.request_id, "item_id": e.item_id, "kind": e.kind.value}
-            for e in engagements
-        ]
-        self._history.append((request, feedback))
-        self._since += 1
-        if self._since >= self.retrain_every:
-            self._since = 0
-            self.retrain()
+        """Send the engagements to the engine (it computes its own reward and retrains when due)."""
+        if decision.request_id is not None:
+            self.engine.feedback(decision.request_id, engagements)
 
     def retrain(self) -> bool:
-        """Retrain the engine's ranker on the kept history now.
+        """Run the engine's retrain schedule now.
 
         Returns
         -------
         bool
-            Whether a ranker was trained (False while no kept request has an engagement).
+            Whether a ranker was trained (False without a schedule, or while no kept
+            request has an engagement).
         """
-        import pandas as pd
-
-        requests = pd.DataFrame([r for r, _ in self._history])
-        feedback = pd.DataFrame(
-            [f for _, fs in self._history for f in fs], columns=["request_id", "item_id", "kind"]
-        )
-        if requests.empty or feedback.empty:
-            return False
-        self.engine.train_ranker_from_log(requests, feedback, **self.ranker_params)
-        self.retrainings_ += 1
-        return True
+        schedule = self.engine.retrain
+        return schedule is not None and schedule.run(self.engine).ranker

@@ -284,25 +284,23 @@ def frontier_table(out: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def scifact_splits(folder: str) -> Callable[[World], dict[str, list[SimRequest]]]:
-    """Return a function giving the SciFact held-out set's seen / unseen subsets.
+def scifact_splits(world: World, folder: str) -> dict[str, list[SimRequest]]:
+    """Return the SciFact held-out set's seen / unseen subsets (see :func:`seen_split`).
 
     Parameters
     ----------
+    world : World
+        The SciFact world.
     folder : str
-        The SciFact BEIR folder (its train qrels define "seen").
+        Its BEIR folder (the train qrels define "seen").
 
     Returns
     -------
-    callable
-        World -> ``{"seen": [...], "unseen": [...]}``.
+    dict of str to list of SimRequest
+        ``{"seen": [...], "unseen": [...]}``.
     """
-
-    def split(world: World) -> dict[str, list[SimRequest]]:
-        seen, unseen = seen_split(world.heldout(), load_qrels(folder, "train"))
-        return {"seen": seen, "unseen": unseen}
-
-    return split
+    seen, unseen = seen_split(world.heldout(), load_qrels(folder, "train"))
+    return {"seen": seen, "unseen": unseen}
 
 
 def run_click_only_demo(
@@ -359,7 +357,7 @@ def run_click_only_demo(
         check_figure_path(plot)
     world = make_world("scifact", data)
     folder = resolve_data_dir(data, dataset="scifact")
-    splits = scifact_splits(str(folder))(world)
+    splits = scifact_splits(world, str(folder))
     out = run_frontier(
         world,
         strategies,

@@ -187,6 +187,7 @@ def click_only_engine(
     retrain_every: int = 2000,
     retrain_window: int = 5000,
     exploration: str = "squarecb",
+    epsilon: float = 0.05,
     rerank_depth: int = 30,
     plans: Sequence[Plan] | None = None,
     seed: int = 0,
@@ -211,8 +212,11 @@ def click_only_engine(
     retrain_every, retrain_window : int
         The schedule (defaults 2,000 feedbacks, on the last 5,000 requests).
     exploration : str
-        The selector's exploration (default "squarecb"; "epsilon" with epsilon 1 is a
-        uniformly random logging policy: use :func:`exploring_engine`).
+        The selector's exploration (default "squarecb").
+    epsilon : float
+        The selector's epsilon, for the explorations that use one (default 0.05; with
+        ``exploration="epsilon"``, 1 is a uniformly random logging policy:
+        :func:`exploring_engine`).
     rerank_depth : int
         The ranker scores the best 30 pool items by RRF (default; see
         :class:`~ltrr.engine.Engine`).
@@ -228,8 +232,9 @@ def click_only_engine(
     """
     plan_list = list(plans) if plans is not None else default_plans(list(strategies))
     source_types = {n: s.source_type for n, s in strategies.items()}
-    settings: dict[str, Any] = {"epsilon": 1.0} if exploration == "epsilon" else {}
-    selector = PlanSelector(plan_list, source_types, exploration=exploration, seed=seed, **settings)
+    selector = PlanSelector(
+        plan_list, source_types, exploration=exploration, epsilon=epsilon, seed=seed
+    )
     return Engine(
         catalog,
         strategies,
@@ -266,7 +271,9 @@ def exploring_engine(
     Engine
         The engine.
     """
-    return click_only_engine(catalog, strategies, exploration="epsilon", seed=seed, **params)
+    return click_only_engine(
+        catalog, strategies, exploration="epsilon", epsilon=1.0, seed=seed, **params
+    )
 
 
 def make_policy(

@@ -121,7 +121,9 @@ class RetrainSchedule:
         self.max_pairs = check_int("max_pairs", max_pairs, low=1)
         self.min_engaged = check_int("min_engaged", min_engaged, low=0)
         self.ranker_params = dict(CLICK_RANKER_PARAMS if ranker_params is None else ranker_params)
-        self._history: deque[tuple[dict[str, Any], list[dict[str, Any]]]] = deque(maxlen=window)
+        self._history: deque[tuple[str, PendingRequest, tuple[tuple[str, str], ...]]] = deque(
+            maxlen=window
+        )
         self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._since = 0
         self._engaged = 0
@@ -165,27 +167,12 @@ class RetrainSchedule:
         bool
             True every ``every`` recorded requests, once ``min_engaged`` had a click.
         """
-        ranks: dict[str, dict[str, int]] = {}
-        scores: dict[str, dict[str, float]] = {}
-        for result in pending.results:
-            for c in result.candidates:
-                ranks.setdefault(c.item_id, {})[result.strategy] = c.rank
-                scores.setdefault(c.item_id, {})[result.strategy] = c.score
-        request = {
-            "request_id": request_id,
-            "query": pending.query.text,
-            "context": pending.context.to_dict() if pending.context is not None else {},
-            "action": pending.selection.plan.id,
-            "pool": [{"item_id": i, "ranks": rk, "scores": scores[i]} for i, rk in ranks.items()],
-            "ranking": list(pending.ranking),
-        }
-        positive = [e for e in events if e.kind in POSITIVE_ENGAGEMENTS]
-        feedback = [
-            {"request_id": request_id, "item_id": e.item_id, "kind": e.kind.value} for e in positive
-        ]
-        self._history.append((request, feedback))
-        for e in positive:
-            key = (pending.query.text, e.item_id)
+        positive = tuple(
+            (e.item_id, e.kind.value) for e in events if e.kind in POSITIVE_ENGAGEMENTS
+        )
+        self._history.append((request_id, pending, positive))  # rows are built in run()
+        for item, _ in positive:
+            key = (pending.query.text, item)
             self._pairs.pop(key, None)
             self._pairs[key] = None
         while len(self._pairs) > self.max_pairs:
@@ -215,9 +202,9 @@ class RetrainSchedule:
         refitted: list[str] = []
         trained = False
         if self.ranker:
-            requests = pd.DataFrame([r for r, _ in self._history])
+            requests = pd.DataFrame([_request_row(rid, p) for rid, p, _ in self._history])
             feedback = pd.DataFrame(
-                [f for _, fs in self._history for f in fs],
+                [(rid, item, kind) for rid, _, found in self._history for item, kind in found],
                 columns=["request_id", "item_id", "kind"],
             )
             if len(requests) and len(feedback):
@@ -251,3 +238,21 @@ class RetrainSchedule:
         )
         self.reports_.append(report)
         return report
+
+
+def _request_row(request_id: str, pending: PendingRequest) -> dict[str, Any]:
+    """Return a served request as an event-log request row (what ``from_log`` trains on)."""
+    ranks: dict[str, dict[str, int]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for result in pending.results:
+        for c in result.candidates:
+            ranks.setdefault(c.item_id, {})[result.strategy] = c.rank
+            scores.setdefault(c.item_id, {})[result.strategy] = c.score
+    return {
+        "request_id": request_id,
+        "query": pending.query.text,
+        "context": pending.context.to_dict() if pending.context is not None else {},
+        "action": pending.selection.plan.id,
+        "pool": [{"item_id": i, "ranks": rk, "scores": scores[i]} for i, rk in ranks.items()],
+        "ranking": list(pending.ranking),
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ltrr.app.plots.style import _colors, _new_figure
 from ltrr.errors import InvalidInputError
@@ -82,9 +82,50 @@ def frontier_figure(
     """
     if not points:
         raise InvalidInputError("points must hold at least one plan")
-    front = pareto_frontier(points)
     fig = _new_figure(8.5, 5.2)
     ax = fig.subplots()
+    draw_frontier(ax, points, labels=labels)
+    if target is not None:
+        cx, cy = target
+        ax.fill_between([0, cx], cy, 1.0, color="tab:green", alpha=0.12, lw=0, label="goal region")
+    for color, (name, (x, y)) in zip(_colors(10)[1:], (learned or {}).items()):
+        ax.scatter(
+            [x], [y], marker="*", s=260, color=color, edgecolor="black", zorder=5, label=name
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ys = [v for _, v in points.values()] + [v for _, v in (learned or {}).values()]
+    if target is not None:
+        ys.append(target[1])
+    span = max(ys) - min(ys)
+    ax.set_ylim(min(ys) - 0.05 * span - 1e-3, min(max(ys) + 0.08 * span + 1e-3, 1.005))
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or f"{ylabel} against {xlabel}", fontsize=10)
+    return fig
+
+
+def draw_frontier(
+    ax: Any, points: Mapping[str, tuple[float, float]], *, labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """Draw fixed plans on an axis: grey points, the Pareto frontier joined and labelled.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    points : Mapping[str, tuple of float]
+        Fixed plan -> (cost, value).
+    labels : Mapping[str, str], optional
+        Text shown beside a frontier point instead of its name.
+
+    Returns
+    -------
+    list of str
+        The frontier plans, cheapest first.
+    """
+    front = pareto_frontier(points)
     others = [n for n in points if n not in front]
     ax.scatter(
         [points[n][0] for n in others],
@@ -111,22 +152,4 @@ def frontier_figure(
             fontsize=7,
             color="tab:blue",
         )
-    if target is not None:
-        cx, cy = target
-        ax.fill_between([0, cx], cy, 1.0, color="tab:green", alpha=0.12, lw=0, label="goal region")
-    for color, (name, (x, y)) in zip(_colors(10)[1:], (learned or {}).items()):
-        ax.scatter(
-            [x], [y], marker="*", s=260, color=color, edgecolor="black", zorder=5, label=name
-        )
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ys = [v for _, v in points.values()] + [v for _, v in (learned or {}).values()]
-    if target is not None:
-        ys.append(target[1])
-    span = max(ys) - min(ys)
-    ax.set_ylim(min(ys) - 0.05 * span - 1e-3, min(max(ys) + 0.08 * span + 1e-3, 1.005))
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title or f"{ylabel} against {xlabel}", fontsize=10)
-    return fig
+    return front

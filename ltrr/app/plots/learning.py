@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ltrr.app.plots.frontier import pareto_frontier
+from ltrr.app.plots.frontier import draw_frontier
 from ltrr.app.plots.style import _new_figure
 from ltrr.errors import InvalidInputError
 
@@ -50,31 +50,9 @@ def click_only_figure(out: Mapping[str, Any], *, title: str | None = None) -> Fi
         for r in frontier
         if math.isfinite(r["latency_ms_mean"]) and math.isfinite(r["ndcg@10"])
     }
-    front = pareto_frontier(points)
     fig = _new_figure(12.0, 4.8)
     left, right = fig.subplots(1, 2)
-    others = [n for n in points if n not in front]
-    left.scatter(
-        [points[n][0] for n in others],
-        [points[n][1] for n in others],
-        s=20,
-        color="tab:gray",
-        alpha=0.7,
-        label="fixed plan",
-    )
-    fx = [points[n][0] for n in front]
-    fy = [points[n][1] for n in front]
-    left.plot(fx, fy, "-o", color="tab:blue", ms=5, lw=1.5, drawstyle="steps-post")
-    left.scatter(fx, fy, s=28, color="tab:blue", zorder=3, label="fixed plan on the frontier")
-    for i, n in enumerate(front):
-        left.annotate(
-            n,
-            points[n],
-            textcoords="offset points",
-            xytext=(5, -11 if i % 2 == 0 else 6),
-            fontsize=7,
-            color="tab:blue",
-        )
+    draw_frontier(left, points)
     last = curve[-1]
     left.scatter(
         [last["latency_ms_mean"]],
