@@ -11,6 +11,7 @@ from the log in :mod:`ltrr.engine.from_log`, persistence in
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,21 +19,29 @@ from typing import Any
 
 import numpy as np
 
-from ltrr.engine import from_log, judged, learning, persistence, search
+from ltrr.engine import from_log, judged, learning, persistence, replay, search
 from ltrr.engine.judged import CrossFit
 from ltrr.engine.responses import FeedbackResult, ScoredItem, SearchResponse
 from ltrr.engine.reward import RewardConfig
 from ltrr.engine.schedule import RetrainSchedule
 from ltrr.engine.state import OnlineState, PendingRequest
 from ltrr.errors import InvalidInputError, UnknownNameError
-from ltrr.eventlog import EventLog
+from ltrr.eventlog import EventLog, RequestRecord
 from ltrr.features import PerformanceStats, UserHistory, query_key
 from ltrr.fusion import PooledItem, merge_pool
 from ltrr.plans import Plan
 from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
 from ltrr.selection import PlanSelector, RecallModel, Selection, default_plans
 from ltrr.strategy import RetrievalStrategy
-from ltrr.types import Catalog, Context, Engagement, Query, check_k, coerce_query
+from ltrr.types import (
+    Catalog,
+    Context,
+    Engagement,
+    Query,
+    StrategyResult,
+    check_k,
+    coerce_query,
+)
 from ltrr.validation import check_int, is_real
 
 __all__ = ["Engine"]
@@ -232,13 +241,8 @@ class Engine:
         t5 = time.perf_counter()
         items = tuple(ScoredItem(i, s, r) for r, (i, s) in enumerate(ranked, start=1))
         ranking = tuple(i.item_id for i in items)
-        with self.state.lock:  # RRF's cost is not the ranker's: without one, calls only
-            self.state.latency.observe(
-                budgets,
-                {r.strategy: r.latency_ms for r in results},
-                rank_ms=(t5 - t3) * 1e3 if self.ranker is not None else 0.0,
-                candidates=int(self.ranked_count(drawn)) if self.ranker is not None else 0,
-            )
+        rank_ms = (t5 - t3) * 1e3 if self.ranker is not None else 0.0
+        self._observe_latency(budgets, results, rank_ms, drawn)
         request_id = self.state.remember(
             PendingRequest(
                 q,
@@ -254,7 +258,7 @@ class Engine:
             try:
                 incl = self.inclusion_probabilities(selection, pool)
                 record = search.request_record(
-                    request_id, q, context, selection, pool, incl, ranking
+                    request_id, q, context, selection, pool, incl, ranking, results, rank_ms
                 )
                 self.event_log.append_request(record)
             except Exception as exc:  # logging must never fail a search
@@ -281,6 +285,21 @@ class Engine:
             ranker_name,
             timings,
         )
+
+    def _observe_latency(
+        self,
+        budgets: Mapping[str, int],
+        results: Sequence[StrategyResult],
+        rank_ms: float,
+        drawn: int,
+    ) -> None:
+        with self.state.lock:  # RRF's cost is not the ranker's: without one, calls only
+            self.state.latency.observe(
+                dict(budgets),
+                {r.strategy: r.latency_ms for r in results},
+                rank_ms=rank_ms if self.ranker is not None else 0.0,
+                candidates=int(self.ranked_count(drawn)) if self.ranker is not None else 0,
+            )
 
     def query_signals(self, query: Query) -> dict[str, float]:
         """Collect the strategies' query-understanding signals (``<strategy>_<signal>``).
@@ -382,6 +401,39 @@ class Engine:
         """
         reward, learned, ignored = learning.learn_from_feedback(self, request_id, events)
         return FeedbackResult(request_id, reward, learned, ignored)
+
+    def adopt(self, record: RequestRecord) -> str:
+        """Take a request another process served (its event-log record) as if served here.
+
+        After this, :meth:`feedback` with the record's request id updates the learners
+        exactly as it would have in the serving engine: how a learner process learns
+        from the logs of several servers (:func:`ltrr.engine.replay.pending_from_record`).
+
+        Parameters
+        ----------
+        record : RequestRecord
+            The logged request.
+
+        Returns
+        -------
+        str
+            Its request id.
+
+        Raises
+        ------
+        UnknownNameError
+            If the record's plan is not in this engine's plan space.
+        """
+        pending = replay.pending_from_record(self, record)
+        rank_ms = record.extra.get("rank_ms", 0.0)
+        self._observe_latency(
+            dict(pending.selection.plan.budgets),
+            pending.results,
+            float(rank_ms) if is_real(rank_ms) and math.isfinite(rank_ms) else 0.0,
+            pending.candidates,
+        )
+        self.state.adopt(record.request_id, pending)
+        return record.request_id
 
     def ranked_count(self, candidates: int | float) -> float:
         """Return how many of a pool's candidates the ranker scores (see ``rerank_depth``).

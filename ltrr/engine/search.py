@@ -179,8 +179,17 @@ def request_record(
     pool: Sequence[PooledItem],
     inclusion: Sequence[float],
     ranking: Sequence[str],
+    results: Sequence[StrategyResult] = (),
+    rank_ms: float = 0.0,
 ) -> RequestRecord:
-    """Stage 6: the event-log record of a served request."""
+    """Stage 6: the event-log record of a served request.
+
+    ``extra`` keeps what a learner in another process needs to learn from the request
+    as the serving engine would have (:func:`ltrr.engine.replay.pending_from_record`):
+    the selector's example (``example``), each call's milliseconds (``call_ms``), the
+    ranker's milliseconds (``rank_ms``, 0 without a ranker) and the candidates drawn
+    (``candidates``).
+    """
     return RequestRecord(
         request_id=request_id,
         timestamp=request_time(context, time.time()),
@@ -201,4 +210,10 @@ def request_record(
         ),
         ranking=tuple(ranking),
         policy="engine",
+        extra={
+            "example": list(selection.example),
+            "call_ms": {r.strategy: float(r.latency_ms) for r in results},
+            "rank_ms": float(rank_ms),
+            "candidates": sum(len(r) for r in results),
+        },
     )

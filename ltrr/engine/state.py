@@ -112,6 +112,22 @@ class OnlineState:
                 self._pending.popitem(last=False)
         return request_id
 
+    def adopt(self, request_id: str, request: PendingRequest) -> None:
+        """Keep a request served elsewhere under its own id, for its feedback.
+
+        Parameters
+        ----------
+        request_id : str
+            The id the serving process issued.
+        request : PendingRequest
+            The request, rebuilt from its log record.
+        """
+        with self.lock:
+            self._pending[request_id] = request
+            self._pending.move_to_end(request_id)
+            while len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+
     def pending(self, request_id: str) -> PendingRequest:
         """Return a request still awaiting feedback.
 
