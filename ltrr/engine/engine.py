@@ -370,7 +370,9 @@ class Engine:
         )
 
     # --------------------------------------------------------------- feedback
-    def feedback(self, request_id: str, events: Sequence[Engagement]) -> FeedbackResult:
+    def feedback(
+        self, request_id: str, events: Sequence[Engagement], *, log_events: bool = True
+    ) -> FeedbackResult:
         """Record engagements with a response and update the online learners.
 
         The bandit learns once per request, on its first feedback; later feedback
@@ -386,6 +388,10 @@ class Engine:
             From :attr:`SearchResponse.request_id`.
         events : sequence of Engagement
             What the user did (an empty sequence means: shown, nothing engaged).
+        log_events : bool
+            Write the engagements with shown items to the event log (default True);
+            False when the caller has already logged them (the HTTP service logs
+            feedback before it acknowledges it, then learns).
 
         Returns
         -------
@@ -399,7 +405,9 @@ class Engine:
             If the request id is unknown (never issued, or dropped after
             ``max_pending`` newer requests).
         """
-        reward, learned, ignored = learning.learn_from_feedback(self, request_id, events)
+        reward, learned, ignored = learning.learn_from_feedback(
+            self, request_id, events, log_events=log_events
+        )
         return FeedbackResult(request_id, reward, learned, ignored)
 
     def adopt(self, record: RequestRecord) -> str:
@@ -426,10 +434,11 @@ class Engine:
         """
         pending = replay.pending_from_record(self, record)
         rank_ms = record.extra.get("rank_ms", 0.0)
+        ms = float(rank_ms) if isinstance(rank_ms, (int, float)) else 0.0
         self._observe_latency(
             dict(pending.selection.plan.budgets),
             pending.results,
-            float(rank_ms) if is_real(rank_ms) and math.isfinite(rank_ms) else 0.0,
+            ms if math.isfinite(ms) else 0.0,
             pending.candidates,
         )
         self.state.adopt(record.request_id, pending)

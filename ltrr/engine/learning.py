@@ -26,7 +26,7 @@ log = logging.getLogger("ltrr.engine")
 
 
 def learn_from_feedback(
-    engine: Engine, request_id: str, events: Sequence[Engagement]
+    engine: Engine, request_id: str, events: Sequence[Engagement], *, log_events: bool = True
 ) -> tuple[float, bool, tuple[str, ...]]:
     """Log a request's engagements, compute its reward and, the first time, update the learners.
 
@@ -42,7 +42,7 @@ def learn_from_feedback(
             list(ignored)[:5],
         )
     valid = [e for e in events if e.item_id in shown]
-    if engine.event_log is not None and valid:
+    if engine.event_log is not None and valid and log_events:
         ts = request_time(pending.context, time.time())
         try:
             engine.event_log.append_feedback_many(
