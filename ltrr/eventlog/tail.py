@@ -22,9 +22,21 @@ R = TypeVar("R", RequestRecord, FeedbackRecord)
 
 @dataclass(frozen=True)
 class TailRead(Generic[R]):
-    """What one :meth:`LogTail.read` found: the new records and the lines it could not use."""
+    """What one :meth:`LogTail.read` found: the new records and the lines it could not use.
+
+    Attributes
+    ----------
+    records : list
+        The records, in segment order.
+    where : list of (str, int)
+        Each record's segment file name and the byte offset its line starts at (a
+        reader that must come back to a record resumes its tail there).
+    problems : list of LogProblem
+        Complete lines that were malformed.
+    """
 
     records: list[R]
+    where: list[tuple[str, int]] = field(default_factory=list)
     problems: list[LogProblem] = field(default_factory=list)
 
 
@@ -98,6 +110,7 @@ class LogTail(Generic[R]):
             Records in segment order, and the malformed lines met.
         """
         records: list[R] = []
+        where: list[tuple[str, int]] = []
         problems: list[LogProblem] = []
         read = 0
         if not self.folder.is_dir():
@@ -117,14 +130,16 @@ class LogTail(Generic[R]):
                 nl = data.index(b"\n", pos)
                 raw = data[pos : nl + 1]
                 reason = self._take(raw, records)
-                if reason is not None:
+                if reason is None:
+                    where.append((path.name, start + pos))
+                else:
                     problems.append(LogProblem(str(path), _line_at(path, start + pos), reason))
                 pos = nl + 1
             self.offsets[path.name] = start + end
             read += end
             if read >= max_bytes:
                 break
-        return TailRead(records, problems)
+        return TailRead(records, where, problems)
 
     def _take(self, raw: bytes, records: list[R]) -> str | None:
         try:
