@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ltrr.app.service_cli import add_service_commands
 from ltrr.errors import DataNotFoundError, InvalidInputError, LtrrError
 
 __all__ = ["main"]
@@ -413,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="write the estimates as JSON to this file")
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ev.set_defaults(func=_evaluate)
+    add_service_commands(sub)
     return parser
 
 

@@ -273,7 +273,11 @@ def _error(status: int, error: str, message: str, fields: list[dict[str, str]] |
 
 
 class _BodyLimit:
-    """ASGI middleware: refuse bodies over ``limit`` bytes with 413, before reading them all."""
+    """ASGI middleware: refuse a POST that is not JSON (415), or over ``limit`` bytes (413).
+
+    The size is checked on the declared length and again while the body streams in, so
+    an oversized body is refused before it is read whole.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -283,7 +287,19 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        if scope.get("method") == "POST":
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if ctype != b"application/json":
+                shown = ctype.decode("latin-1")[:60] or "none"
+                response = _error(
+                    415,
+                    "unsupported_media_type",
+                    f"the body must be JSON with Content-Type: application/json (got {shown})",
+                )
+                await response(scope, receive, send)
+                return
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _too_large(self.limit, scope, receive, send)
             return

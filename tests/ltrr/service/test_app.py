@@ -141,3 +141,10 @@ def test_a_published_version_is_swapped_in_and_a_broken_one_is_not(client, servi
     (store.root / "versions" / v3 / "state.json").write_text("{}")
     assert service.reload_if_changed() is False and service.version == v2
     assert client.post("/search", json={"query": "apple"}).status_code == 200
+
+
+def test_a_body_that_is_not_declared_json_gets_415(client):
+    r = client.post("/search", content=b'{"query": "apple"}', headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "Content-Type: application/json" in r.json()["message"]
+    r = client.post("/search", data={"query": "apple"})
+    assert r.status_code == 415
