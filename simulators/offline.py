@@ -238,6 +238,7 @@ def evaluate_target(
     n_bootstrap_samples: int = 500,
     seed: int = 0,
     clip: float = math.inf,
+    target_dist: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Estimate a target policy's value from logged rounds with every estimator.
 
@@ -246,7 +247,7 @@ def evaluate_target(
     bandit : LoggedBandit
         The logged rounds.
     target : str
-        See :func:`target_distribution`.
+        See :func:`target_distribution`; with ``target_dist``, only the target's name.
     n_bootstrap_samples : int
         Bootstrap resamples for the intervals (default 500).
     seed : int
@@ -254,6 +255,10 @@ def evaluate_target(
     clip : float
         Importance-weight clipping for IPS and DR, and Switch-DR's threshold
         (default: no clipping; Switch-DR then uses 10).
+    target_dist : numpy.ndarray of shape (n_rounds, n_actions, 1), optional
+        The target's action probabilities per round, in ``bandit.actions`` order (e.g.
+        a saved engine's plan distribution for each logged request); default: from
+        ``target``.
 
     Returns
     -------
@@ -261,7 +266,15 @@ def evaluate_target(
         ``{"target", "n_rounds", "logged_value", "ope": {name: {value, ci_low, ci_high}},
         "replay": {...}}``.
     """
-    dist = target_distribution(target, bandit)
+    if target_dist is None:
+        dist = target_distribution(target, bandit)
+    else:
+        dist = np.asarray(target_dist, dtype=np.float64)
+        if dist.shape != (bandit.n_rounds, len(bandit.actions), 1):
+            raise InvalidInputError(
+                f"target_dist must have shape {(bandit.n_rounds, len(bandit.actions), 1)}, "
+                f"got {dist.shape}"
+            )
     rewards_hat = reward_model(bandit)
     estimators: Sequence[Any] = [
         DirectMethod(),
@@ -288,7 +301,7 @@ def evaluate_target(
         "logged_value": float(bandit.reward.mean()),
         "ope": ope,
     }
-    if target != "uniform":
+    if target != "uniform" and target_dist is None:
         chosen = np.argmax(dist[:, :, 0], axis=1)
         try:
             res = ReplayMethod().estimate(

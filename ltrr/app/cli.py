@@ -216,8 +216,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         bandit = bandit_from_log(requests, feedback)
         bar.update()
         bar.set_postfix_str(f"estimators, {args.bootstrap} bootstrap resamples")
+        model = _target_model(args.target)
+        dist = None
+        if model is not None:
+            from ltrr.app.evaluation import model_distribution
+
+            dist = model_distribution(model, requests, bandit.actions)
         out = {"log": str(path)} | evaluate_target(
-            bandit, args.target, n_bootstrap_samples=args.bootstrap, seed=args.seed, clip=args.clip
+            bandit,
+            args.target,
+            n_bootstrap_samples=args.bootstrap,
+            seed=args.seed,
+            clip=args.clip,
+            target_dist=dist,
         )
         bar.update()
     print(
@@ -231,10 +242,27 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(
             f"{'replay':<12}{out['replay']['value']:>10.4f}   ({out['replay']['n_matched']} matched rounds)"
         )
+    if model is not None:
+        from ltrr.app.evaluation import verdict
+
+        out["verdict"] = verdict(out)
+        print(f"verdict: {out['verdict']}")
     if args.json:
         atomic_write_json(Path(args.json), out)
         print(f"wrote {args.json}")
     return 0
+
+
+def _target_model(target: str) -> Any:
+    """Load the engine a ``--target`` names when it is a model folder or one of its versions."""
+    path = Path(target)
+    if not path.is_dir():
+        return None
+    from ltrr.service.store import ModelStore
+
+    if path.parent.name == "versions" and (path.parent.parent / "store.json").is_file():
+        return ModelStore(path.parent.parent).load(path.name)
+    return ModelStore(path).load()
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -403,10 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="estimate a target policy's value from an event log (off-policy)"
     )
     ev.add_argument(
-        "--log", required=True, help="event log folder written by 'ltrr simulate --log'"
+        "--log", required=True, help="event log folder ('ltrr serve --log' or 'ltrr simulate --log')"
     )
     ev.add_argument(
-        "--target", required=True, help="uniform, lexical, embedding, rrf, or a logged plan id"
+        "--target",
+        required=True,
+        help="uniform, lexical, embedding, rrf, a logged plan id, or a model folder "
+        "(models/NAME: its current version; models/NAME/versions/vN: that version)",
     )
     ev.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples (default 500)")
     ev.add_argument("--clip", type=float, default=float("inf"), help="importance-weight clipping")
