@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.model is not None:
             log_dir = args.log or scratch / "log"
-            server, url = start_server(args.model, log_dir, scratch / "server.out")
+            server, url = start_server(Path(args.model).resolve(), Path(log_dir).resolve(), scratch / "server.out")
             wait_healthy(url, server, scratch / "server.out", args.wait)
         else:
             url = args.url.rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -55,6 +56,10 @@ def serve(
         reload_every = 5.0
     service = Service(store, event_log=event_log, learn=learn, reload_every=reload_every)
     app = create_app(service, max_body_bytes=max_body_bytes)
+    # The loaded model is hundreds of thousands of long-lived objects: freeze them out of the
+    # garbage collector's generations, so that its full collections do not stall requests.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         app,
         host=host,
