@@ -97,8 +97,11 @@ def learn_from_feedback(
     )
     schedule = engine.retrain
     if schedule is not None and schedule.record(request_id, pending, valid):
-        report = schedule.run(engine)  # failures are logged; the old models keep serving
-        log.info("scheduled retraining: %s", report)
+        if schedule.background:
+            schedule.start(engine)  # in its own thread; swaps the new models in when built
+        else:
+            report = schedule.run(engine)  # failures are logged; the old models keep serving
+            log.info("scheduled retraining: %s", report)
     return reward, True, ignored
 
 

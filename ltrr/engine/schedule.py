@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
@@ -101,6 +102,12 @@ class RetrainSchedule:
     ranker_params : Mapping[str, object], optional
         :class:`~ltrr.ranking.LambdaMARTRanker` settings (default
         :data:`CLICK_RANKER_PARAMS`).
+    background : bool
+        Retrain in a background thread (:meth:`start`) instead of inside the feedback
+        call that made it due (default False). The HTTP service sets it, so that a
+        retraining (seconds of LightGBM, which releases the GIL) never stalls requests;
+        the new models are swapped in when built, and a retraining due while one runs
+        is skipped until the next period.
     """
 
     def __init__(
@@ -113,7 +120,9 @@ class RetrainSchedule:
         max_pairs: int = 50_000,
         min_engaged: int = 50,
         ranker_params: Mapping[str, object] | None = None,
+        background: bool = False,
     ) -> None:
+        self.background = check_bool("background", background)
         self.every = check_int("every", every, low=1)
         self.window = check_int("window", window, low=1)
         self.ranker = check_bool("ranker", ranker)
@@ -129,6 +138,8 @@ class RetrainSchedule:
         self._engaged = 0
         #: Reports of the retrainings run so far.
         self.reports_: list[RetrainReport] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def get_params(self) -> dict[str, Any]:
         """Return the settings (what an engine saves; the kept history is not saved).
@@ -146,6 +157,7 @@ class RetrainSchedule:
             "max_pairs": self.max_pairs,
             "min_engaged": self.min_engaged,
             "ranker_params": dict(self.ranker_params),
+            "background": self.background,
         }
 
     def record(
@@ -181,6 +193,41 @@ class RetrainSchedule:
         self._since += 1
         return self._since >= self.every and self._engaged >= self.min_engaged
 
+    def start(self, engine: Engine) -> bool:
+        """Start a retraining in a background thread, unless one is running.
+
+        Parameters
+        ----------
+        engine : Engine
+            The engine to retrain (in place).
+
+        Returns
+        -------
+        bool
+            Whether a retraining was started.
+        """
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return False
+            job = self._snapshot()
+            self._thread = threading.Thread(
+                target=self._train, args=(engine, job), name="ltrr-retrain", daemon=True
+            )
+            self._thread.start()
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a background retraining to finish (tests, and before saving).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Most seconds to wait.
+        """
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def run(self, engine: Engine) -> RetrainReport:
         """Retrain now, swapping each new model in once built; failures keep the old one.
 
@@ -194,17 +241,26 @@ class RetrainSchedule:
         RetrainReport
             What was retrained and what failed.
         """
+        return self._train(engine, self._snapshot())
+
+    def _snapshot(self) -> tuple[list[Any], list[tuple[str, str]]]:
+        self._since = 0
+        return list(self._history), list(self._pairs)
+
+    def _train(
+        self, engine: Engine, job: tuple[list[Any], list[tuple[str, str]]]
+    ) -> RetrainReport:
         import pandas as pd
 
+        history, pairs = job
         t0 = time.perf_counter()
-        self._since = 0
         errors: list[str] = []
         refitted: list[str] = []
         trained = False
         if self.ranker:
-            requests = pd.DataFrame([_request_row(rid, p) for rid, p, _ in self._history])
+            requests = pd.DataFrame([_request_row(rid, p) for rid, p, _ in history])
             feedback = pd.DataFrame(
-                [(rid, item, kind) for rid, _, found in self._history for item, kind in found],
+                [(rid, item, kind) for rid, _, found in history for item, kind in found],
                 columns=["request_id", "item_id", "kind"],
             )
             if len(requests) and len(feedback):
@@ -214,7 +270,6 @@ class RetrainSchedule:
                 except Exception as exc:  # the old ranker keeps serving
                     log.error("scheduled ranker retraining failed: %s", exc)
                     errors.append(f"ranker: {exc}")
-        pairs = list(self._pairs)
         if self.pairs and pairs:
             for name, s in list(engine.strategies.items()):
                 if Capability.LEARNS_FROM_PAIRS not in s.capabilities:
@@ -229,7 +284,7 @@ class RetrainSchedule:
                     log.error("scheduled refit of strategy %r failed: %s", name, exc)
                     errors.append(f"strategy {name!r}: {exc}")
         report = RetrainReport(
-            requests=len(self._history),
+            requests=len(history),
             pairs=len(pairs),
             ranker=trained,
             strategies=tuple(refitted),

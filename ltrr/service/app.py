@@ -257,11 +257,14 @@ def _json(reply: SearchReply | FeedbackReply) -> Response:
 
 
 def _warmed(engine: Engine) -> Engine:
-    """Call every strategy once, so that lazy work (index fits, caches) is not a user's wait.
+    """Ready a loaded version to serve: retrain in the background, and call every strategy once.
 
-    The memory index fits its neighbour index at its first search (4 s for SciFact's
-    123,000 predicted queries): done here, before the version serves its first request.
+    A scheduled retraining runs in its own thread (it must not stall the event loop). The
+    memory index fits its neighbour index at its first search (4 s for SciFact's 123,000
+    predicted queries): done here, before the version serves its first request.
     """
+    if engine.retrain is not None:
+        engine.retrain.background = True
     probe = Query("warm up")
     for name, strategy in engine.strategies.items():
         try:

@@ -642,12 +642,15 @@ def test_one_cross_fit_serves_ranker_and_selector_training(small_catalog):
         engine.cross_fit(qs, strategy_folds=0)
 
 
-def test_retrain_schedule_learns_a_ranker_and_pairs_from_clicks(small_catalog):
+@pytest.mark.parametrize("background", [False, True])
+def test_retrain_schedule_learns_a_ranker_and_pairs_from_clicks(small_catalog, background):
     strategies = {
         "lexical": LexicalStrategy().fit(small_catalog),
         "xrtree": XRTreeStrategy(seed=0).fit(small_catalog),
     }
-    schedule = RetrainSchedule(every=30, min_engaged=5, ranker_params={"n_estimators": 5})
+    schedule = RetrainSchedule(
+        every=30, min_engaged=5, ranker_params={"n_estimators": 5}, background=background
+    )
     e = Engine(small_catalog, strategies, retrain=schedule, seed=0)
     old_tree = e.strategies["xrtree"]
     for i in range(60):
@@ -655,6 +658,7 @@ def test_retrain_schedule_learns_a_ranker_and_pairs_from_clicks(small_catalog):
         r = e.search(q, k=3)
         hits = [it for it in r.item_ids if it in QRELS[q.id]]
         e.feedback(r.request_id, [click(hits[0], r.item_ids.index(hits[0]) + 1)] if hits else [])
+        schedule.join(timeout=30)  # a background retraining finishes before the next period
     assert len(schedule.reports_) == 2 and not schedule.reports_[-1].errors
     assert schedule.reports_[-1].ranker and schedule.reports_[-1].strategies == ("xrtree",)
     assert e.ranker is not None and e.search("apple", k=3).ranker == "lambdamart"
