@@ -49,6 +49,10 @@ class Engagement:
     position: int
 
     def __post_init__(self) -> None:
+        if not isinstance(self.item_id, str) or not self.item_id:
+            raise InvalidInputError(
+                f"Engagement.item_id must be a non-empty string, got {self.item_id!r:.60}"
+            )
         object.__setattr__(self, "kind", _engagement_kind(self.kind))
         if not is_int(self.position) or self.position < 1:
             raise InvalidInputError(f"Engagement.position is 1-based, got {self.position!r}")

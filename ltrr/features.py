@@ -128,11 +128,12 @@ def request_features(
         if hour is None and context.timestamp is not None:
             hour = (context.timestamp % 86_400) / 3600.0
         if hour is not None:
-            c["hour_sin"] = math.sin(2 * math.pi * float(hour) / 24)
-            c["hour_cos"] = math.cos(2 * math.pi * float(hour) / 24)
+            h = float(hour) % 24.0  # any finite value: 1e308 hours is still a time of day
+            c["hour_sin"] = math.sin(2 * math.pi * h / 24)
+            c["hour_cos"] = math.cos(2 * math.pi * h / 24)
         weekday = context.features.get("weekday")
         if weekday is not None:
-            c[f"weekday_{int(weekday)}"] = 1.0
+            c[f"weekday_{int(float(weekday) % 7.0)}"] = 1.0
     out = {"Q": q, "C": c}
     if user is not None:
         n, mean = user

@@ -11,10 +11,13 @@ from ltrr.errors import EmptyQueryError, InvalidInputError
 from ltrr.validation import check_int
 
 __all__ = [
+    "MAX_CONTEXT_CHARS",
+    "MAX_CONTEXT_FEATURES",
     "MAX_QUERY_CHARS",
     "Context",
     "Query",
     "check_k",
+    "check_text",
     "coerce_query",
     "request_time",
 ]
@@ -57,8 +60,7 @@ class Query:
     id: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.text, str):
-            raise InvalidInputError(f"Query.text must be a string, got {type(self.text).__name__}")
+        check_text("Query.text", self.text)
         if not self.text.strip():
             raise EmptyQueryError(
                 f"query text is empty or whitespace only ({self.text!r}); "
@@ -68,7 +70,14 @@ class Query:
             raise InvalidInputError(
                 f"query text has {len(self.text)} characters; expected at most {MAX_QUERY_CHARS}"
             )
-        object.__setattr__(self, "previous", tuple(self.previous))
+        if self.prefix is not None:
+            check_text("Query.prefix", self.prefix, max_chars=MAX_QUERY_CHARS)
+        if isinstance(self.previous, str):
+            raise InvalidInputError("Query.previous must be a sequence of query texts, got a str")
+        previous = tuple(self.previous)
+        for i, text in enumerate(previous):
+            check_text(f"Query.previous[{i}]", text, max_chars=MAX_QUERY_CHARS)
+        object.__setattr__(self, "previous", previous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +105,29 @@ class Context:
     features: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for field_name in ("user_id", "device", "locale"):
+            value = getattr(self, field_name)
+            if value is not None:
+                check_text(f"Context.{field_name}", value, max_chars=MAX_CONTEXT_CHARS)
+        if self.timestamp is not None:
+            object.__setattr__(
+                self, "timestamp", _context_number("Context.timestamp", self.timestamp)
+            )
+        if not isinstance(self.features, Mapping):
+            raise InvalidInputError(
+                f"Context.features must be a mapping of names to numbers, "
+                f"got {type(self.features).__name__}"
+            )
+        if len(self.features) > MAX_CONTEXT_FEATURES:
+            raise InvalidInputError(
+                f"Context.features has {len(self.features)} entries; "
+                f"expected at most {MAX_CONTEXT_FEATURES}"
+            )
+        features: dict[str, float] = {}
         for name, value in self.features.items():
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InvalidInputError(
-                    f"context feature {name!r} must be a finite number, got {value!r}"
-                )
-        if self.timestamp is not None and not math.isfinite(self.timestamp):
-            raise InvalidInputError(f"Context.timestamp must be finite, got {self.timestamp!r}")
-        object.__setattr__(self, "features", _frozen(self.features))
+            check_text("a context feature name", name, max_chars=MAX_CONTEXT_CHARS)
+            features[name] = _context_number(f"context feature {name!r}", value)
+        object.__setattr__(self, "features", _frozen(features))
 
     def to_dict(self) -> dict[str, object]:
         """Return the context as a JSON-ready mapping (as the event log stores it)."""
@@ -142,6 +166,64 @@ class Context:
                 if isinstance(v, (int, float))
             },
         )
+
+
+#: Most free features one context may carry.
+MAX_CONTEXT_FEATURES = 256
+#: Longest user id, device or locale accepted, in characters.
+MAX_CONTEXT_CHARS = 256
+
+
+def check_text(name: str, value: object, *, max_chars: int | None = None) -> str:
+    r"""Return ``value`` if it is a string that can be written as UTF-8, else raise.
+
+    A lone surrogate (which a JSON escape such as ``\ud800`` makes) cannot be logged, so it is
+    refused where it enters instead of a request being served and not logged.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : object
+        The value received.
+    max_chars : int, optional
+        Longest accepted length.
+
+    Returns
+    -------
+    str
+        ``value``.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the argument, the value's type or length, and what was expected.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{name} holds a lone surrogate at position {exc.start}; expected valid Unicode text"
+        ) from None
+    if max_chars is not None and len(value) > max_chars:
+        raise InvalidInputError(
+            f"{name} has {len(value)} characters; expected at most {max_chars}"
+        )
+    return value
+
+
+def _context_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInputError(f"{name} must be a number, got {type(value).__name__}")
+    try:
+        x = float(value)
+    except OverflowError:
+        raise InvalidInputError(f"{name} is too large for a float: {str(value)[:30]}...") from None
+    if not math.isfinite(x):
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
+    return x
 
 
 def check_k(k: object) -> int:

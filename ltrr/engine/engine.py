@@ -405,6 +405,20 @@ class Engine:
             If the request id is unknown (never issued, or dropped after
             ``max_pending`` newer requests).
         """
+        if not isinstance(request_id, str):
+            raise InvalidInputError(
+                f"request_id must be the string a search returned, got {type(request_id).__name__}"
+            )
+        if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
+            raise InvalidInputError(
+                f"events must be a sequence of Engagement, got {type(events).__name__}"
+            )
+        bad = [i for i, e in enumerate(events) if not isinstance(e, Engagement)]
+        if bad:  # checked before the request is claimed: a bad call must not use up its learning
+            raise InvalidInputError(
+                f"events must be Engagement records; events[{bad[0]}] is a "
+                f"{type(events[bad[0]]).__name__}"
+            )
         reward, learned, ignored = learning.learn_from_feedback(
             self, request_id, events, log_events=log_events
         )
