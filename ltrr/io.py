@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +22,15 @@ __all__ = [
     "atomic_write_json",
     "read_header",
     "read_json",
+    "recover_dir",
     "write_header",
 ]
+
+log = logging.getLogger(__name__)
+
+#: Hidden folders this process is writing (temporaries and swapped-out copies), never cleaned.
+_IN_PROGRESS: set[Path] = set()
+_IN_PROGRESS_LOCK = threading.Lock()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -71,7 +81,7 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
+def read_json(path: str | os.PathLike[str], *, what: str = "file", mapping: bool = False) -> Any:
     """Read a JSON file, raising :class:`CorruptModelError` when it is missing or malformed.
 
     Parameters
@@ -80,21 +90,38 @@ def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
         The file.
     what : str
         What the file is, for the error message.
+    mapping : bool
+        Require a JSON object at the top level.
 
     Returns
     -------
     Any
-        The parsed JSON.
+        The parsed JSON (a dict when ``mapping``).
+
+    Raises
+    ------
+    CorruptModelError
+        If the file is missing or unreadable, is not UTF-8, is not valid JSON, or
+        (with ``mapping``) is not a JSON object; the message names the file.
     """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CorruptModelError(f"{what} {str(p)!r} is missing") from None
+    except UnicodeDecodeError as exc:
+        raise CorruptModelError(f"{what} {str(p)!r} is not valid UTF-8: {exc}") from None
+    except OSError as exc:
+        raise CorruptModelError(f"{what} {str(p)!r} cannot be read: {exc}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, over-long integers, nesting
         raise CorruptModelError(f"{what} {str(p)!r} is not valid JSON: {exc}") from None
+    if mapping and not isinstance(obj, dict):
+        raise CorruptModelError(
+            f"{what} {str(p)!r} is not a JSON object (top level is {type(obj).__name__})"
+        )
+    return obj
 
 
 def write_header(
@@ -178,7 +205,12 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Build a folder in a temporary sibling and swap it into place on success.
 
     The previous folder at ``path`` (if any) stays intact until the new one is
-    complete, so a crash while saving never destroys a good saved model.
+    complete, so a crash while saving never destroys a good saved model. After a
+    successful swap, hidden leftovers of earlier killed saves of the same path
+    (``.NAME.tmp-PID-*.tmp``, ``.NAME.XXXXXXXX.tmp``, ``.NAME.old-PID-*``) are removed,
+    unless the process that made them is still running. A kill between the two
+    renames of the swap leaves no folder at ``path``; :func:`recover_dir` puts a
+    complete hidden copy back.
 
     Parameters
     ----------
@@ -192,13 +224,19 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    tmp = Path(
+        tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-{os.getpid()}-", suffix=".tmp")
+    )
+    _mark(tmp, True)
     try:
         yield tmp
         _swap_into_place(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _mark(tmp, False)
+    _remove_leftovers(dest)
 
 
 def _swap_into_place(
@@ -207,13 +245,127 @@ def _swap_into_place(
     old: Path | None = None
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{id(tmp)}")
+        _mark(old, True)
         rename(dest, old)
     try:
-        rename(tmp, dest)
-    except BaseException:
+        try:
+            rename(tmp, dest)
+        except BaseException:
+            if old is not None:
+                rename(old, dest)
+            raise
+        _fsync_dir(dest.parent)
         if old is not None:
-            rename(old, dest)
-        raise
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if old is not None:
+            _mark(old, False)
+
+
+def _mark(path: Path, busy: bool) -> None:
+    with _IN_PROGRESS_LOCK:
+        if busy:
+            _IN_PROGRESS.add(path)
+        else:
+            _IN_PROGRESS.discard(path)
+
+
+def _leftovers(dest: Path) -> list[tuple[Path, str]]:
+    """Return the hidden folders that killed saves of ``dest`` left, with their kind.
+
+    Only names of the patterns :func:`atomic_dir` makes for ``dest`` count, and only
+    when the process that made them is gone (or is this one, not writing them now).
+    """
+    pattern = re.compile(
+        rf"\.{re.escape(dest.name)}\."
+        r"(?:(?P<kind>old|tmp)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.tmp)?|[a-z0-9_]{8}\.tmp)"
+    )
+    try:
+        siblings = list(dest.parent.iterdir())
+    except OSError:
+        return []
+    found = []
+    for p in siblings:
+        m = pattern.fullmatch(p.name)
+        if m is None or p.is_symlink() or not p.is_dir():
+            continue
+        kind = m.group("kind") or "tmp"
+        pid = int(m.group("pid")) if m.group("pid") else None
+        with _IN_PROGRESS_LOCK:
+            busy = p in _IN_PROGRESS
+        if busy or (pid is not None and pid != os.getpid() and _alive(pid)):
+            continue
+        if kind == "tmp" and not p.name.endswith(".tmp"):
+            continue
+        found.append((p, kind))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists under another user, or cannot tell: keep its folders
+    return True
+
+
+def _remove_leftovers(dest: Path) -> None:
+    for p, _ in _leftovers(dest):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _newest_mtime(folder: Path) -> int:
+    newest = folder.stat().st_mtime_ns
+    for p in folder.rglob("*"):
+        try:
+            newest = max(newest, p.stat().st_mtime_ns)
+        except OSError:
+            continue
+    return newest
+
+
+def recover_dir(
+    path: str | os.PathLike[str], is_complete: Callable[[Path], bool] | None = None
+) -> Path | None:
+    """Put back a complete copy of a folder that a killed :func:`atomic_dir` save removed.
+
+    A save killed between the two renames of its swap leaves nothing at ``path``:
+    the previous folder survives as ``.NAME.old-*`` and the new one, complete, as
+    ``.NAME.tmp-*.tmp``. When ``path`` is missing, this renames the newest such copy
+    (by its files' modification times) that ``is_complete`` accepts back to ``path``.
+    Nothing is done when ``path`` exists.
+
+    Parameters
+    ----------
+    path : path-like
+        The folder a save writes.
+    is_complete : callable, optional
+        Tells whether a hidden copy is complete (e.g. its manifest's checksums
+        verify). Without it, only the previous folders (``.old``) are trusted.
+
+    Returns
+    -------
+    Path or None
+        The hidden copy that was put back, or None when nothing was done.
+    """
+    dest = Path(path)
+    if dest.exists() or dest.is_symlink():
+        return None
+    candidates: list[tuple[int, int, Path]] = []
+    for p, kind in _leftovers(dest):
+        complete = is_complete(p) if is_complete is not None else kind == "old"
+        if complete:
+            candidates.append((_newest_mtime(p), kind == "tmp", p))
+    if not candidates:
+        return None
+    best = max(candidates)[2]
+    try:
+        os.rename(best, dest)
+    except OSError as exc:  # another process put a folder there meanwhile
+        log.warning("could not recover %s from %s: %s", dest, best, exc)
+        return None
     _fsync_dir(dest.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    log.warning("recovered %s from %s, left by an interrupted save", dest, best)
+    return best
