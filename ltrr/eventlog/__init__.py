@@ -46,7 +46,11 @@ the lines as :func:`read_log` does).
 No malformed line is ever dropped silently: strict readers raise
 :class:`LogFormatError` at the first problem, naming the file, the line and
 what is wrong; :func:`read_log` with ``strict=False`` and
-:meth:`EventLog.check` return the problems as :class:`LogProblem` records.
+:meth:`EventLog.check` (or :func:`check_log` on a folder) return the problems
+as :class:`LogProblem` records.  :meth:`EventLog.repair` (or :func:`repair_log`)
+moves every malformed line of the closed segments, torn tails included, to a
+``quarantine-*.jsonl`` file in the folder and rewrites the segments atomically
+without them, so strict readers work again after a crash.
 
 Serialisation uses ``orjson`` when it is installed (about ten times faster on
 requests with large pools: some 28,000 appends per second with 100-item pools
@@ -64,6 +68,7 @@ from ltrr.eventlog.log import EventLog
 from ltrr.eventlog.pool import PoolEntry
 from ltrr.eventlog.reader import LogProblem, LogReadResult, read_log
 from ltrr.eventlog.records import FeedbackRecord, RequestRecord
+from ltrr.eventlog.repair import RepairReport, check_log, repair_log
 from ltrr.eventlog.schema import (
     PROBABILITY_TOLERANCE,
     SCHEMA_VERSION,
@@ -87,7 +92,10 @@ __all__ = [
     "LogReadResult",
     "PoolEntry",
     "RecordKind",
+    "RepairReport",
     "RequestRecord",
+    "check_log",
     "join_feedback",
     "read_log",
+    "repair_log",
 ]

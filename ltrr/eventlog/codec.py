@@ -19,6 +19,14 @@ from ltrr.eventlog.schema import (
 
 __all__ = ["JSON_BACKEND"]
 
+#: Largest value of a 64-bit signed integer column (``position`` is a pandas ``Int64``).
+_INT64_MAX: Final = 2**63 - 1
+#: Most free features, and longest user id / device / locale, that
+#: :class:`ltrr.query.Context` accepts (its ``MAX_CONTEXT_FEATURES`` and
+#: ``MAX_CONTEXT_CHARS``; not imported, to keep the event log free of the engine).
+_MAX_CONTEXT_FEATURES: Final = 256
+_MAX_CONTEXT_CHARS: Final = 256
+
 
 def _load_orjson() -> Any:
     try:
@@ -66,7 +74,74 @@ def _encode_line(obj: Mapping[str, object], what: str) -> bytes:
 
 
 def _is_number(value: object) -> bool:
-    return (type(value) is float or type(value) is int) and math.isfinite(value)
+    """Whether ``value`` is a finite float, or an int a float64 column can hold."""
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is int:
+        try:
+            return math.isfinite(float(value))
+        except OverflowError:  # beyond 1.8e308: the standard library parses any integer
+            return False
+    return False
+
+
+def _bad_text(value: object, max_chars: int) -> bool:
+    if type(value) is not str or len(value) > max_chars:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which a JSON escape can make
+        return True
+    return False
+
+
+def _context_problem(context: dict[Any, Any]) -> str | None:
+    """Check the keys :meth:`ltrr.query.Context.from_dict` reads; other keys are free.
+
+    Parameters
+    ----------
+    context : dict
+        A logged context.
+
+    Returns
+    -------
+    str or None
+        What is wrong (naming the key, the value and what was expected), or None.
+    """
+    for name in ("user_id", "device", "locale"):
+        value = context.get(name)
+        if value is not None and _bad_text(value, _MAX_CONTEXT_CHARS):
+            return (
+                f"context[{name!r}] must be null or a string of at most "
+                f"{_MAX_CONTEXT_CHARS} characters, got {_short(value)}"
+            )
+    timestamp = context.get("timestamp")
+    if timestamp is not None and not _is_number(timestamp):
+        return f"context['timestamp'] must be null or a finite number, got {_short(timestamp)}"
+    features = context.get("features")
+    if features is None:
+        return None
+    if type(features) is not dict:
+        return f"context['features'] must be null or an object of numbers, got {_short(features)}"
+    if len(features) > _MAX_CONTEXT_FEATURES:
+        return (
+            f"context['features'] has {len(features)} entries; "
+            f"expected at most {_MAX_CONTEXT_FEATURES}"
+        )
+    for key, value in features.items():
+        if _bad_text(key, _MAX_CONTEXT_CHARS):
+            return (
+                f"context['features'] key {_short(key)} must be a string of at most "
+                f"{_MAX_CONTEXT_CHARS} characters"
+            )
+        if not _is_number(value):
+            return f"context['features'][{key!r}] must be a finite number, got {_short(value)}"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({type(value).__name__})"
 
 
 _POOL_KEYS: Final = frozenset(_POOL_FIELDS)
@@ -83,6 +158,9 @@ def _check_request_line(obj: dict[str, Any]) -> str | None:
     for name in ("context", "action_probs", "extra"):
         if type(obj[name]) is not dict:
             return f"{name} must be a JSON object, got {obj[name]!r}"
+    context_problem = _context_problem(obj["context"])
+    if context_problem is not None:
+        return context_problem
     propensity = obj["propensity"]
     if not _is_number(propensity) or not 0 < propensity <= 1:
         return f"propensity must be a number in (0, 1], got {propensity!r}"
@@ -107,8 +185,11 @@ def _check_feedback_line(obj: dict[str, Any]) -> str | None:
     if obj["kind"] not in _KINDS:
         return f"unknown engagement kind {obj['kind']!r}; expected one of {sorted(_KINDS)}"
     position = obj["position"]
-    if position is not None and (type(position) is not int or position < 1):
-        return f"position must be null or an integer >= 1, got {position!r}"
+    if position is not None and (type(position) is not int or not 1 <= position <= _INT64_MAX):
+        return (
+            f"position must be null or an integer >= 1 and <= 2**63 - 1 (the log's "
+            f"64-bit column), got {_short(position)}"
+        )
     if not _is_number(obj["timestamp"]):
         return f"timestamp must be a finite number, got {obj['timestamp']!r}"
     return None

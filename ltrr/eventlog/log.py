@@ -15,6 +15,7 @@ from ltrr.eventlog.codec import _encode_line
 from ltrr.eventlog.join import FeedbackJoin, join_feedback
 from ltrr.eventlog.reader import LogProblem, LogReadResult, _read_files, _scan
 from ltrr.eventlog.records import FeedbackRecord, RequestRecord
+from ltrr.eventlog.repair import RepairReport, repair_log
 from ltrr.eventlog.schema import (
     _PREFIX,
     SCHEMA_VERSION,
@@ -326,6 +327,29 @@ class EventLog:
                     limit=limits.get(path),
                 )
         return problems
+
+    def repair(self) -> RepairReport:
+        """Move every malformed line of the closed segments to a quarantine file.
+
+        After a crash left a torn last line, strict readers raise
+        :class:`LogFormatError` until the line is gone; this moves it (and any
+        other malformed line) to ``quarantine-<UTC time>-<pid>.jsonl`` in the
+        folder and rewrites each affected segment atomically without it.  See
+        :func:`~ltrr.eventlog.repair.repair_log`.
+
+        Returns
+        -------
+        RepairReport
+            What moved (file, line, reason), the quarantine file, the segments
+            rewritten and those skipped.
+
+        Notes
+        -----
+        Segments open for writing by any :class:`EventLog` of this process
+        (this one's current segments included) are skipped, never rewritten.
+        Other processes must not write to the folder meanwhile.
+        """
+        return repair_log(self._folder)
 
     def join(self) -> FeedbackJoin:
         """Read requests and feedback and group the feedback by request.

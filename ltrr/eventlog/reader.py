@@ -89,6 +89,17 @@ _DTYPES: Final[dict[str, dict[str, Any]]] = {
 }
 
 
+def _parse_line(raw: bytes, kind: str) -> tuple[Any, str | None]:
+    """Parse one raw line (with its newline); return the object and what is wrong, or None."""
+    if not raw.endswith(b"\n"):
+        return None, "incomplete record (no trailing newline), as a crash during a write leaves"
+    try:
+        obj = codec._loads(raw)  # looked up per call: the backend can be swapped
+    except (ValueError, RecursionError) as exc:
+        return None, f"invalid JSON ({exc})"
+    return obj, _check_line(obj, kind)
+
+
 def _scan(
     path: Path,
     kind: str,
@@ -108,16 +119,7 @@ def _scan(
                 if offset >= limit:
                     break
                 offset += len(raw)
-            reason: str | None
-            if not raw.endswith(b"\n"):
-                reason = "incomplete record (no trailing newline), as a crash during a write leaves"
-            else:
-                try:
-                    obj = codec._loads(raw)  # looked up per call: the backend can be swapped
-                except (ValueError, RecursionError) as exc:
-                    reason = f"invalid JSON ({exc})"
-                else:
-                    reason = _check_line(obj, kind)
+            obj, reason = _parse_line(raw, kind)
             if reason is not None:
                 problem = LogProblem(str(path), lineno, reason)
                 if strict:

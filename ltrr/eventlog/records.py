@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ltrr.errors import DuplicateIdError, InvalidInputError, UnknownNameError
+from ltrr.eventlog.codec import _INT64_MAX, _context_problem
 from ltrr.eventlog.fields import (
     _check_header,
     _check_keys,
@@ -42,6 +43,10 @@ class RequestRecord:
     context : Mapping[str, object]
         JSON-serialisable context: ``user_id``, ``device``, ``locale``, ``hour``,
         features...  Keys must be strings; values are copied (tuples become lists).
+        The keys :meth:`ltrr.query.Context.from_dict` reads must have its types:
+        ``user_id``, ``device`` and ``locale`` null or strings (at most 256
+        characters), ``timestamp`` null or a finite number, ``features`` null or
+        an object of at most 256 finite numbers.
     action : str
         Id of the plan (action) the policy chose.
     propensity : float
@@ -86,6 +91,9 @@ class RequestRecord:
         timestamp = _number(self.timestamp, f"{where}: timestamp", "a finite number (unix seconds)")
         query = _text(self.query, f"{where}: query", non_empty=False)
         context = _json_mapping(self.context, f"{where}: context")
+        context_problem = _context_problem(context)
+        if context_problem is not None:  # what the readers would refuse is refused here
+            raise InvalidInputError(f"{where}: {context_problem}")
         action = _text(self.action, f"{where}: action")
         propensity = _number(self.propensity, f"{where}: propensity", "a probability in (0, 1]")
         if not 0.0 < propensity <= 1.0:
@@ -281,7 +289,8 @@ class FeedbackRecord:
     timestamp : float
         Unix time in seconds (finite).
     position : int or None, optional
-        1-based position at which the item was shown; None when unknown.
+        1-based position at which the item was shown (at most ``2**63 - 1``, as
+        the log's ``Int64`` column holds); None when unknown.
 
     Raises
     ------
@@ -313,6 +322,11 @@ class FeedbackRecord:
         position = self.position
         if position is not None:
             position = _positive_int(position, f"{where}: position")
+            if position > _INT64_MAX:
+                raise InvalidInputError(
+                    f"{where}: position must be at most 2**63 - 1 (the log's 64-bit column), "
+                    f"got {position!r}"
+                )
         timestamp = _number(self.timestamp, f"{where}: timestamp", "a finite number (unix seconds)")
         setattr_ = object.__setattr__
         setattr_(self, "request_id", request_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -19,6 +20,23 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Segments some writer of this process has open (resolved paths), so that
+#: :func:`ltrr.eventlog.repair.repair_log` leaves them alone.  A path is added
+#: before its file is created and removed when it is closed.
+_OPEN_SEGMENTS: set[str] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+def _segment_key(path: Path) -> str:
+    return str(path.resolve())
+
+
+def _is_open_segment(path: Path) -> bool:
+    """Whether a writer of this process has the segment ``path`` open."""
+    with _OPEN_LOCK:
+        return _segment_key(path) in _OPEN_SEGMENTS
 
 
 class _SegmentWriter:
@@ -45,10 +63,17 @@ class _SegmentWriter:
         while True:
             path = self.folder / f"{self.prefix}-{self.next_seq:06d}.jsonl"
             self.next_seq += 1
+            key = _segment_key(path)
+            with _OPEN_LOCK:
+                _OPEN_SEGMENTS.add(key)
             try:
                 fd = os.open(path, flags, 0o644)
-            except FileExistsError:  # another writer took this number
-                continue
+            except BaseException as exc:
+                with _OPEN_LOCK:
+                    _OPEN_SEGMENTS.discard(key)
+                if isinstance(exc, FileExistsError):  # another writer took this number
+                    continue
+                raise
             break
         if self.fsync:
             _fsync_dir(self.folder)
@@ -62,7 +87,12 @@ class _SegmentWriter:
     def close_segment(self) -> None:
         if self.file is not None:
             file, self.file = self.file, None
-            file.close()
+            try:
+                file.close()
+            finally:
+                if self.path is not None:
+                    with _OPEN_LOCK:
+                        _OPEN_SEGMENTS.discard(_segment_key(self.path))
 
     def write(self, data: bytes, n_records: int) -> None:
         """Write whole lines (at most the room left in the segment) with one write()."""
