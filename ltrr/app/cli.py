@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ltrr.app.log_cli import add_log_commands
 from ltrr.app.service_cli import add_service_commands
 from ltrr.errors import DataNotFoundError, InvalidInputError, LtrrError
 
@@ -446,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ev.set_defaults(func=_evaluate)
     add_service_commands(sub)
+    add_log_commands(sub)
     return parser
 
 
