@@ -25,6 +25,7 @@ from ltrr.errors import (
     DataNotFoundError,
     InvalidInputError,
 )
+from ltrr.io import fsync_dir
 
 __all__ = [
     "CATALOG_FORMAT",
@@ -371,7 +372,7 @@ def save_catalog(catalog: Catalog, path: str | os.PathLike[str]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     return dest
 
 
@@ -770,17 +771,6 @@ def _stem(path: Path) -> str:
 
 
 # --- saving and loading -------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _plain_attribute(item_id: str, name: str, value: object) -> AttributeValue:

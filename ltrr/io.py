@@ -20,6 +20,7 @@ __all__ = [
     "atomic_dir",
     "atomic_write_bytes",
     "atomic_write_json",
+    "fsync_dir",
     "read_header",
     "read_json",
     "recover_dir",
@@ -33,7 +34,8 @@ _IN_PROGRESS: set[Path] = set()
 _IN_PROGRESS_LOCK = threading.Lock()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Fsync a folder, so that a file created or renamed in it survives a power loss."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -65,7 +67,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -254,7 +256,7 @@ def _swap_into_place(
             if old is not None:
                 rename(old, dest)
             raise
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
@@ -366,6 +368,6 @@ def recover_dir(
     except OSError as exc:  # another process put a folder there meanwhile
         log.warning("could not recover %s from %s: %s", dest, best, exc)
         return None
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     log.warning("recovered %s from %s, left by an interrupted save", dest, best)
     return best

@@ -13,7 +13,8 @@ from ltrr.errors import DataNotFoundError
 from ltrr.eventlog import codec
 from ltrr.eventlog.reader import LogProblem, _parse_line, _scan
 from ltrr.eventlog.schema import _PREFIX, _segments
-from ltrr.eventlog.writer import _fsync_dir, _is_open_segment
+from ltrr.eventlog.writer import _is_open_segment
+from ltrr.io import fsync_dir
 
 __all__ = ["RepairReport", "check_log", "repair_log"]
 
@@ -109,7 +110,7 @@ def _rewrite(segment: Path, good: list[bytes]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)  # only our partial copy; the segment is intact
         raise
-    _fsync_dir(segment.parent)
+    fsync_dir(segment.parent)
 
 
 def repair_log(folder: str | os.PathLike[str]) -> RepairReport:
@@ -189,7 +190,7 @@ def repair_log(folder: str | os.PathLike[str]) -> RepairReport:
                 qf.write(b"".join(entries))
                 qf.flush()
                 os.fsync(qf.fileno())
-            _fsync_dir(path)
+            fsync_dir(path)
             _rewrite(segment, good)
             rewritten.append(segment)
             moved.extend(LogProblem(str(segment), lineno, reason) for lineno, reason, _ in bad)

@@ -9,18 +9,7 @@ from pathlib import Path
 from typing import IO
 
 from ltrr.eventlog.schema import _PREFIX, _SEGMENT_RE, _segments
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
+from ltrr.io import fsync_dir
 
 #: Segments some writer of this process has open (resolved paths), so that
 #: :func:`ltrr.eventlog.repair.repair_log` leaves them alone.  A path is added
@@ -76,7 +65,7 @@ class _SegmentWriter:
                 raise
             break
         if self.fsync:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         self.file = os.fdopen(fd, "ab", buffering=0)
         self.path = path
         self.count = 0

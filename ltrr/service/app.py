@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from ltrr.engine import Engine
-from ltrr.errors import LtrrError, UnknownNameError
+from ltrr.errors import InvalidInputError, LtrrError, UnknownNameError
 from ltrr.eventlog import EventLog, FeedbackRecord
 from ltrr.service.metrics import ServiceMetrics
 from ltrr.service.schemas import (
@@ -80,7 +80,9 @@ class Service:
         reload_every: float | None = None,
     ) -> None:
         if reload_every is not None and not reload_every > 0:
-            raise LtrrError(f"reload_every must be a positive number of seconds, got {reload_every!r}")
+            raise InvalidInputError(
+                f"reload_every must be a positive number of seconds, got {reload_every!r}"
+            )
         self.store = store
         self.event_log = event_log
         self.learn = learn
