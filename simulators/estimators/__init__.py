@@ -23,7 +23,8 @@ same logs.
 The package is split by role: :mod:`~simulators.estimators.inputs` (the array conventions and
 :func:`check_ope_inputs`), :mod:`~simulators.estimators.bootstrap` (percentile intervals),
 :mod:`~simulators.estimators.base` (the estimator interface),
-:mod:`~simulators.estimators.estimators` (DM, IPW, SNIPW, DR, SNDR, Switch-DR),
+:mod:`~simulators.estimators.estimators` (DM, IPW, SNIPW, SG-IPW, DR, SNDR, Switch-DR,
+DRos),
 :mod:`~simulators.estimators.evaluation` (:func:`evaluate`) and
 :mod:`~simulators.estimators.replay` (replay evaluation). Every public name is importable from
 here.
@@ -55,9 +56,11 @@ from simulators.estimators.base import BaseOffPolicyEstimator
 from simulators.estimators.estimators import (
     DirectMethod,
     DoublyRobust,
+    DoublyRobustWithShrinkage,
     InverseProbabilityWeighting,
     SelfNormalizedDoublyRobust,
     SelfNormalizedInverseProbabilityWeighting,
+    SubGaussianInverseProbabilityWeighting,
     SwitchDoublyRobust,
 )
 from simulators.estimators.evaluation import evaluate
@@ -74,6 +77,7 @@ __all__ = [
     "BaseOffPolicyEstimator",
     "DirectMethod",
     "DoublyRobust",
+    "DoublyRobustWithShrinkage",
     "InverseProbabilityWeighting",
     "LearningPolicy",
     "OpeInputs",
@@ -81,6 +85,7 @@ __all__ = [
     "ReplayResult",
     "SelfNormalizedDoublyRobust",
     "SelfNormalizedInverseProbabilityWeighting",
+    "SubGaussianInverseProbabilityWeighting",
     "SwitchDoublyRobust",
     "check_ope_inputs",
     "evaluate",

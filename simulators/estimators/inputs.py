@@ -343,18 +343,22 @@ def check_ope_inputs(
     )
 
 
-def _check_lambda(value: object, meaning: str) -> float:
-    """Check a ``lambda_`` hyperparameter: a real number, not NaN, non-negative."""
+def _check_lambda(value: object, meaning: str, high: float = math.inf) -> float:
+    """Check a ``lambda_`` hyperparameter: a real number, not NaN, in ``[0, high]``."""
     if not is_real(value):
         raise InvalidInputError(
             f"lambda_ must be a real number ({meaning}), got {value!r} of type "
             f"{type(value).__name__}"
         )
     number = float(cast(Any, value))
-    if math.isnan(number) or number < 0.0:
-        raise InvalidInputError(
-            f"lambda_ must be non-negative ({meaning}; use math.inf to turn it off), got {value!r}"
-        )
+    if math.isinf(high):
+        if math.isnan(number) or number < 0.0:
+            raise InvalidInputError(
+                f"lambda_ must be non-negative ({meaning}; use math.inf to turn it off), "
+                f"got {value!r}"
+            )
+    elif not 0.0 <= number <= high:  # false for NaN too
+        raise InvalidInputError(f"lambda_ must be in [0, {high:g}] ({meaning}), got {value!r}")
     return number
 
 

@@ -18,11 +18,13 @@ from simulators.estimators import (
     BaseOffPolicyEstimator,
     DirectMethod,
     DoublyRobust,
+    DoublyRobustWithShrinkage,
     InverseProbabilityWeighting,
     ReplayMethod,
     ReplayResult,
     SelfNormalizedDoublyRobust,
     SelfNormalizedInverseProbabilityWeighting,
+    SubGaussianInverseProbabilityWeighting,
     SwitchDoublyRobust,
     check_ope_inputs,
     evaluate,
@@ -38,6 +40,8 @@ ALL_ESTIMATORS: list[BaseOffPolicyEstimator] = [
     DoublyRobust(),
     SelfNormalizedDoublyRobust(),
     SwitchDoublyRobust(lambda_=3.0),
+    DoublyRobustWithShrinkage(lambda_=1.0),
+    SubGaussianInverseProbabilityWeighting(lambda_=0.3),
 ]
 
 
@@ -186,6 +190,9 @@ def test_error_quotes_at_most_five_rows() -> None:
         (DirectMethod(), "estimated_rewards_by_reg_model", "estimated_rewards_by_reg_model is req"),
         (DoublyRobust(), "estimated_rewards_by_reg_model", "estimated_rewards_by_reg_model is req"),
         (SwitchDoublyRobust(), "estimated_rewards_by_reg_model", "estimated_rewards_by_reg_mod"),
+        (DoublyRobustWithShrinkage(), "pscore", "pscore is required"),
+        (DoublyRobustWithShrinkage(), "estimated_rewards_by_reg_model", "estimated_rewards_by_re"),
+        (SubGaussianInverseProbabilityWeighting(), "pscore", "pscore is required"),
     ],
 )
 def test_missing_required_array(
@@ -218,6 +225,35 @@ def test_direct_method_does_not_need_pscore() -> None:
         ),
         (lambda: InverseProbabilityWeighting(lambda_=True), "lambda_ must be a real number"),
         (lambda: DirectMethod(estimator_name=""), "estimator_name must be a non-empty string"),
+        (
+            lambda: DoublyRobustWithShrinkage(lambda_=-1.0),
+            r"lambda_ must be non-negative \(shrinkage hyperparameter.*-1\.0",
+        ),
+        (lambda: DoublyRobustWithShrinkage(lambda_=math.nan), "lambda_ must be non-negative"),
+        (
+            lambda: SubGaussianInverseProbabilityWeighting(lambda_=1.5),
+            r"lambda_ must be in \[0, 1\] \(power-mean shrinkage.*got 1\.5",
+        ),
+        (
+            lambda: SubGaussianInverseProbabilityWeighting(lambda_=-0.1),
+            r"lambda_ must be in \[0, 1\].*got -0\.1",
+        ),
+        (
+            lambda: SubGaussianInverseProbabilityWeighting(lambda_=math.nan),
+            r"lambda_ must be in \[0, 1\].*got nan",
+        ),
+        (
+            lambda: SubGaussianInverseProbabilityWeighting(lambda_=math.inf),
+            r"lambda_ must be in \[0, 1\].*got inf",
+        ),
+        (
+            lambda: SubGaussianInverseProbabilityWeighting(lambda_="0.5"),  # type: ignore[arg-type]
+            "lambda_ must be a real number",
+        ),
+        (
+            lambda: SubGaussianInverseProbabilityWeighting(estimator_name=""),
+            "estimator_name must be a non-empty string",
+        ),
     ],
 )
 def test_bad_hyperparameters_are_rejected(make: Callable[[], object], match: str) -> None:
@@ -368,6 +404,103 @@ def test_switch_dr_limits_are_dr_and_dm(
     dr_rounds = DoublyRobust().estimate_round_rewards(**logs)
     dm_rounds = DirectMethod().estimate_round_rewards(**logs)
     assert np.all(np.isclose(switch, dr_rounds) | np.isclose(switch, dm_rounds))
+
+
+def reference_shrinkage(logs: dict[str, Any], lambda_dros: float, lambda_sg: float) -> list[float]:
+    """DRos and SG-IPW written round by round, as in Su et al. 2020 and Metelli et al. 2021."""
+    r, a, p = logs["reward"], logs["action"], logs["pscore"]
+    pos, dist, q = logs["position"], logs["action_dist"], logs["estimated_rewards_by_reg_model"]
+    dros, sg = 0.0, 0.0
+    for i in range(len(r)):
+        q_pi = sum(dist[i, b, pos[i]] * q[i, b, pos[i]] for b in range(dist.shape[1]))
+        w = dist[i, a[i], pos[i]] / p[i]
+        dros += q_pi + (lambda_dros * w / (w * w + lambda_dros)) * (r[i] - q[i, a[i], pos[i]])
+        sg += w / (1.0 - lambda_sg + lambda_sg * w) * r[i]
+    return [dros / len(r), sg / len(r)]
+
+
+@pytest.mark.parametrize(("lambda_dros", "lambda_sg"), [(0.5, 0.1), (3.0, 0.5), (40.0, 0.9)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shrinkage_estimators_match_round_by_round_reference(
+    lambda_dros: float, lambda_sg: float, seed: int
+) -> None:
+    logs = small_logs(n=200, n_actions=4, len_list=3, seed=seed)
+    expected = reference_shrinkage(logs, lambda_dros, lambda_sg)
+    estimators: list[BaseOffPolicyEstimator] = [
+        DoublyRobustWithShrinkage(lambda_=lambda_dros),
+        SubGaussianInverseProbabilityWeighting(lambda_=lambda_sg),
+    ]
+    for estimator, want in zip(estimators, expected, strict=True):
+        value = estimator.estimate_policy_value(**logs)
+        assert value == pytest.approx(want, rel=1e-12, abs=1e-12)
+        rounds = estimator.estimate_round_rewards(**logs)
+        assert rounds.shape == (200,)
+        assert rounds.mean() == pytest.approx(value, rel=1e-12, abs=1e-12)
+    # Shrinkage really changes the round estimates here (the reference is not DR or IPW).
+    dr, ipw = DoublyRobust(), InverseProbabilityWeighting()
+    changed_dr = estimators[0].estimate_round_rewards(**logs) - dr.estimate_round_rewards(**logs)
+    changed_ipw = estimators[1].estimate_round_rewards(**logs) - ipw.estimate_round_rewards(**logs)
+    assert np.abs(changed_dr).max() > 1e-2
+    assert np.abs(changed_ipw).max() > 1e-2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    n_actions=st.integers(1, 6),
+    len_list=st.integers(1, 3),
+)
+def test_shrinkage_limits(seed: int, n: int, n_actions: int, len_list: int) -> None:
+    logs = small_logs(n=n, n_actions=n_actions, len_list=len_list, seed=seed)
+    dm = DirectMethod().estimate_round_rewards(**logs)
+    dr = DoublyRobust().estimate_round_rewards(**logs)
+    ipw = InverseProbabilityWeighting().estimate_round_rewards(**logs)
+    # DRos: lambda = 0 is DM, lambda = inf is DR, and a huge lambda tends to DR.
+    np.testing.assert_array_equal(
+        DoublyRobustWithShrinkage(lambda_=0.0).estimate_round_rewards(**logs), dm
+    )
+    np.testing.assert_array_equal(
+        DoublyRobustWithShrinkage(lambda_=math.inf).estimate_round_rewards(**logs), dr
+    )
+    np.testing.assert_allclose(
+        DoublyRobustWithShrinkage(lambda_=1e12).estimate_round_rewards(**logs),
+        dr,
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    # SG-IPW: lambda = 0 is IPW; lambda = 1 gives weight 1 to every round with a positive weight.
+    np.testing.assert_array_equal(
+        SubGaussianInverseProbabilityWeighting(lambda_=0.0).estimate_round_rewards(**logs), ipw
+    )
+    np.testing.assert_allclose(
+        SubGaussianInverseProbabilityWeighting(lambda_=1.0).estimate_round_rewards(**logs),
+        logs["reward"],  # small_logs has no zero probability
+        rtol=1e-12,
+    )
+
+
+def test_shrunk_zero_weights_are_zero_not_nan() -> None:
+    logs = small_logs()
+    dist = np.zeros_like(logs["action_dist"])
+    dist[np.arange(10), (logs["action"] + 1) % 5, 0] = 1.0  # never the logged action
+    logs["action_dist"] = dist
+    dm = DirectMethod().estimate_policy_value(**logs)
+    # OBP computes 0 / 0 here; a round the target never plays contributes no correction.
+    assert DoublyRobustWithShrinkage(lambda_=0.0).estimate_policy_value(**logs) == dm
+    assert DoublyRobustWithShrinkage(lambda_=5.0).estimate_policy_value(**logs) == dm
+    assert SubGaussianInverseProbabilityWeighting(lambda_=1.0).estimate_policy_value(**logs) == 0.0
+
+
+def test_shrinkage_intervals_come_from_the_base_class() -> None:
+    logs = small_logs(n=300, seed=4)
+    for estimator in (
+        DoublyRobustWithShrinkage(lambda_=2.0),
+        SubGaussianInverseProbabilityWeighting(lambda_=0.2),
+    ):
+        interval = estimator.estimate_interval(**logs, n_bootstrap_samples=200, random_state=1)
+        point = estimator.estimate_policy_value(**logs)
+        assert interval["ci_low"] < point < interval["ci_high"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -624,7 +757,9 @@ def test_evaluate_returns_plain_dict(bandit: Bandit) -> None:
         random_state=0,
     )
     assert type(result) is dict
-    assert list(result) == ["dm", "ipw", "snipw", "dr", "sndr", "switch-dr", "ipw-2"]
+    assert list(result) == [
+        "dm", "ipw", "snipw", "dr", "sndr", "switch-dr", "dr-os", "sg-ipw", "ipw-2"
+    ]  # fmt: skip
     for estimator in estimators:
         row = result[estimator.estimator_name]
         assert type(row) is dict and set(row) == {"value", "ci_low", "ci_high"}
@@ -807,7 +942,9 @@ def test_several_positions_without_position_are_refused() -> None:
         "action_dist": dist,
         "pscore": np.full(n, 0.25),
     }
-    with pytest.raises(InvalidInputError, match=r"position is None but action_dist has len_list = 3"):
+    with pytest.raises(
+        InvalidInputError, match=r"position is None but action_dist has len_list = 3"
+    ):
         check_ope_inputs(**args)
     inputs = check_ope_inputs(**args, position=np.zeros(n, dtype=int))
     assert inputs.position.tolist() == [0] * n
