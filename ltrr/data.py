@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ltrr.errors import DataError, DataNotFoundError
+from ltrr.errors import DataError, DataNotFoundError, InvalidInputError
 from ltrr.types import Catalog, Item, Query
 
 __all__ = [
@@ -87,8 +88,14 @@ def _need_file(path: Path, what: str) -> Path:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{str(path)!r} line {lineno}: not UTF-8 (byte {exc.start}: {exc.reason})"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -97,11 +104,70 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
                 raise DataError(
                     f"{str(path)!r} line {lineno}: not valid JSON ({exc.msg})"
                 ) from None
+            except RecursionError:
+                raise DataError(
+                    f"{str(path)!r} line {lineno}: JSON nested too deeply to read"
+                ) from None
             if not isinstance(rec, dict):
                 raise DataError(
                     f"{str(path)!r} line {lineno}: expected a JSON object, got {type(rec).__name__}"
                 )
             yield lineno, rec
+
+
+def _text_field(path: Path, lineno: int, rec: Mapping[str, object], key: str) -> str:
+    """Return a record's text field: missing or null is empty, numbers become text."""
+    value = rec.get(key)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(
+            f"{str(path)!r} line {lineno}: {key!r} must be a string, got {type(value).__name__}"
+        )
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(
+            f"{str(path)!r} line {lineno}: {key!r} holds a lone surrogate (a \\ud800-style escape); "
+            "expected valid Unicode text"
+        ) from None
+    return text
+
+
+def _record_id(path: Path, lineno: int, rec: Mapping[str, object], what: str) -> str:
+    """Return a record's ``_id`` (a non-empty string or an integer) as text."""
+    if "_id" not in rec:
+        raise DataError(f"{str(path)!r} line {lineno}: {what} lacks '_id'")
+    value = rec["_id"]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(
+            f"{str(path)!r} line {lineno}: '_id' must be a string or an integer, "
+            f"got {type(value).__name__}"
+        )
+    text = _text_field(path, lineno, rec, "_id")
+    if not text.strip():
+        raise DataError(f"{str(path)!r} line {lineno}: {what} has an empty '_id'")
+    return text
+
+
+def _plain_attribute(key: object, value: object) -> bool:
+    """Tell whether a metadata entry is kept as an attribute (valid text key, finite plain value)."""
+    if not isinstance(key, str) or not _utf8(key):
+        return False
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (int, bool)) and abs(value) < 2**63
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -185,24 +251,45 @@ def load_qrels(folder: str | os.PathLike[str], split: str) -> Qrels:
 
 def _read_qrels(path: Path) -> Qrels:
     qrels: Qrels = {}
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = csv.reader(fh, delimiter="\t")
-        for lineno, row in enumerate(rows, start=1):
-            if not row or (lineno == 1 and row[0] in ("query-id", "query_id", "qid")):
-                continue
-            if len(row) < 3:
-                raise DataError(
-                    f"{str(path)!r} line {lineno}: expected 3 tab-separated columns "
-                    f"(query-id, corpus-id, score), got {len(row)}"
-                )
-            try:
-                score = int(float(row[2]))
-            except ValueError:
-                raise DataError(
-                    f"{str(path)!r} line {lineno}: score {row[2]!r} is not a number"
-                ) from None
-            qrels.setdefault(row[0], {})[row[1]] = score
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = csv.reader(fh, delimiter="\t")
+            lineno = 0
+            for lineno, row in enumerate(rows, start=1):
+                if not row or (lineno == 1 and row[0] in ("query-id", "query_id", "qid")):
+                    continue
+                if len(row) < 3:
+                    raise DataError(
+                        f"{str(path)!r} line {lineno}: expected 3 tab-separated columns "
+                        f"(query-id, corpus-id, score), got {len(row)}"
+                    )
+                score = _grade(row[2])
+                if score is None:
+                    raise DataError(
+                        f"{str(path)!r} line {lineno}: score {row[2][:40]!r} is not a number "
+                        f"(expected a finite grade in [{-_MAX_GRADE}, {_MAX_GRADE}])"
+                    )
+                qrels.setdefault(row[0], {})[row[1]] = score
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{str(path)!r} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DataError(f"{str(path)!r} line {lineno + 1}: not a readable TSV row ({exc})") from None
     return qrels
+
+
+#: Largest relevance grade accepted (in absolute value).
+_MAX_GRADE = 1_000_000
+
+
+def _grade(text: str) -> int | None:
+    """Return a qrels score as an int (``"1"``, ``"2.0"``), or None if not a finite grade in range."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or abs(value) > _MAX_GRADE:
+        return None
+    return int(value)
 
 
 def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDataset:
@@ -229,29 +316,39 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     qrels = load_qrels(root, split)
     items = []
     for lineno, rec in _jsonl(corpus_path):
-        if "_id" not in rec:
-            raise DataError(f"{str(corpus_path)!r} line {lineno}: document lacks '_id'")
+        doc_id = _record_id(corpus_path, lineno, rec, "document")
         meta = rec.get("metadata")
         attributes = {
             k: v
             for k, v in (meta.items() if isinstance(meta, dict) else [])
-            if isinstance(v, (str, int, float, bool))
+            if _plain_attribute(k, v)
         }
-        items.append(
-            Item(
-                id=str(rec["_id"]),
-                fields={"title": str(rec.get("title") or ""), "body": str(rec.get("text") or "")},
-                attributes=attributes,
+        try:
+            items.append(
+                Item(
+                    id=doc_id,
+                    fields={
+                        "title": _text_field(corpus_path, lineno, rec, "title"),
+                        "body": _text_field(corpus_path, lineno, rec, "text"),
+                    },
+                    attributes=attributes,
+                )
             )
-        )
-    catalog = Catalog(items, name=root.name)
+        except InvalidInputError as exc:
+            raise DataError(f"{str(corpus_path)!r} line {lineno}: {exc}") from None
+    catalog = Catalog(items, name=root.name)  # DuplicateIdError names a repeated id
     queries: dict[str, Query] = {}
     for lineno, rec in _jsonl(queries_path):
-        if "_id" not in rec or not str(rec.get("text", "")).strip():
+        query_id = _record_id(queries_path, lineno, rec, "query")
+        text = _text_field(queries_path, lineno, rec, "text")
+        if not text.strip():
             raise DataError(
                 f"{str(queries_path)!r} line {lineno}: query needs '_id' and non-empty 'text'"
             )
-        queries[str(rec["_id"])] = Query(str(rec["text"]), id=str(rec["_id"]))
+        try:
+            queries[query_id] = Query(text, id=query_id)
+        except InvalidInputError as exc:
+            raise DataError(f"{str(queries_path)!r} line {lineno}: {exc}") from None
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise DataError(
@@ -299,7 +396,7 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
         tracks = pd.read_csv(
             items_path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE
         )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError, EmptyDataError
         raise DataError(f"{str(items_path)!r} is malformed: {exc}") from None
     need = {"Item", "Title", "Artist"}
     if not need.issubset(tracks.columns):
@@ -307,17 +404,20 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
             f"{str(items_path)!r} lacks columns {sorted(need - set(tracks.columns))}; "
             f"expected a header with {sorted(need)}"
         )
-    catalog = Catalog(
-        (
-            Item(
-                id=str(row["Item"]),
-                fields={"title": str(row["Title"]), "artist": str(row["Artist"])},
-                attributes={"url": str(row["Url"])} if "Url" in row else {},
-            )
-            for row in tracks.to_dict("records")
-        ),
-        name="cm100k",
-    )
+    try:
+        catalog = Catalog(
+            (
+                Item(
+                    id=str(row["Item"]),
+                    fields={"title": str(row["Title"]), "artist": str(row["Artist"])},
+                    attributes={"url": str(row["Url"])} if "Url" in row else {},
+                )
+                for row in tracks.to_dict("records")
+            ),
+            name="cm100k",
+        )
+    except InvalidInputError as exc:
+        raise DataError(f"{str(items_path)!r}: {exc}") from None
     try:
         ratings = pd.read_csv(
             ratings_path,
@@ -326,7 +426,7 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
             names=["user_id", "item_id", "rating", "known"],
             dtype={"user_id": "str", "item_id": "str", "rating": "int64", "known": "int64"},
         )
-    except (ValueError, pd.errors.ParserError) as exc:
+    except (ValueError, OverflowError, pd.errors.ParserError) as exc:
         raise DataError(
             f"{str(ratings_path)!r} is malformed: {exc}; expected 4 tab-separated integer columns "
             "(user, track, rating, known)"
@@ -376,7 +476,7 @@ def load_trec_queries(path: str | os.PathLike[str]) -> pd.DataFrame:
                 if not line.strip():
                     continue
                 parts = line.split(":", 2)
-                if len(parts) == 3 and parts[1].isdigit():
+                if len(parts) == 3 and parts[1].isascii() and parts[1].isdigit():
                     qid, prio, text = parts[0], int(parts[1]), parts[2]
                 elif len(parts) >= 2:
                     qid, prio, text = parts[0], None, line.split(":", 1)[1]

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError, LtrrError, UnknownNameError
@@ -279,6 +280,12 @@ def _warmed(engine: Engine) -> Engine:
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # loc is ("body", character offset)
+            at = err.get("loc", ("body", "?"))[-1]
+            out.append(
+                {"field": "body", "message": f"not valid JSON (at character {at})", "got": ""}
+            )
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         got = err.get("input")
         text = repr(got)
@@ -429,6 +436,17 @@ def create_app(service: Service, *, max_body_bytes: int = MAX_BODY_BYTES) -> Fas
         text = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
         return _error(422, "invalid_request", text, fields)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        # e.g. a body that is not UTF-8 or nests too deeply for the JSON parser (400)
+        if exc.status_code < 400:
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        name = _HTTP_ERRORS.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "internal")
+        response = _error(exc.status_code, name, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
     @app.exception_handler(LtrrError)
     async def refused(_: Request, exc: LtrrError) -> JSONResponse:
         return _error(400, "invalid_request", str(exc))
@@ -464,5 +482,7 @@ def create_app(service: Service, *, max_body_bytes: int = MAX_BODY_BYTES) -> Fas
 
     return app
 
+
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
 
 _ENDPOINTS = frozenset({"/search", "/feedback", "/healthz", "/metrics", "/docs", "/openapi.json"})

@@ -155,3 +155,59 @@ def test_trec_queries(tmp_path, data_root):
     (tmp_path / "t.txt").write_text("1:hello world\n2:1:with: colon\nbroken line\n")
     with pytest.raises(DataError, match="line 3: expected 'id:query'"):
         load_trec_queries(tmp_path / "t.txt")
+
+
+# ------------------------------------------------------- issue 19: hostile files raise DataError
+
+
+@pytest.mark.parametrize(
+    ("target", "content", "match"),
+    [
+        ("corpus.jsonl", b'{"_id": "d1", "title": "\xff\xfe"}\n', "line 1: not UTF-8"),
+        ("corpus.jsonl", b"[" * 5000 + b"\n", "line 1: JSON nested too deeply"),
+        ("corpus.jsonl", b'{"_id": "d1", "title": ["a"]}\n', "'title' must be a string"),
+        ("corpus.jsonl", b'{"_id": "d1", "title": "\\ud800"}\n', "lone surrogate"),
+        ("corpus.jsonl", b'{"_id": ["d1"]}\n', "'_id' must be a string or an integer"),
+        ("corpus.jsonl", b'{"_id": ""}\n', "empty '_id'"),
+        ("queries.jsonl", b'{"_id": "q1", "text": "x\\udfff"}\n', "lone surrogate"),
+        ("queries.jsonl", b'{"_id": "q1", "text": "' + b"a" * 5000 + b'"}\n', "at most 4096"),
+        ("qrels/test.tsv", b"q1\td1\tinf\n", "expected a finite grade"),
+        ("qrels/test.tsv", b"q1\td1\t1e400\n", "expected a finite grade"),
+        ("qrels/test.tsv", b"q1\td1\t\xff\n", "not UTF-8"),
+        ("qrels/test.tsv", b'q1\td1\t"' + b"a" * 140_000 + b'"\n', "not a readable TSV row"),
+    ],
+)
+def test_hostile_beir_files_raise_data_error(tmp_path, target, content, match):
+    root = write_beir(tmp_path / "mini")
+    (root / target).write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        load_beir(root)
+
+
+def test_beir_metadata_keeps_only_plain_finite_values(tmp_path):
+    docs = [{"_id": 7, "title": "A", "metadata": {"ok": 1, "nan": float("nan"), "big": 2**70, "l": [1]}}]
+    root = write_beir(tmp_path / "mini", docs=docs, qrels="q1\t7\t1\n")
+    ds = load_beir(root)
+    assert dict(ds.catalog["7"].attributes) == {"ok": 1}
+
+
+@pytest.mark.parametrize(
+    ("items", "ratings", "match"),
+    [
+        (b"", b"u1\tt1\t2\t1\n", "items.txt' is malformed"),
+        (b"Item\tTitle\tArtist\n\tA\tB\n", b"u1\tt1\t2\t1\n", "non-empty string"),
+        (b"Item\tTitle\tArtist\nt1\tA\tB\n", b"u1\tt1\t" + b"9" * 30 + b"\t1\n", "malformed"),
+    ],
+)
+def test_hostile_cm100k_files_raise_data_error(tmp_path, items, ratings, match):
+    (tmp_path / "items.txt").write_bytes(items)
+    (tmp_path / "ratings.txt").write_bytes(ratings)
+    with pytest.raises(DataError, match=match):
+        load_cm100k(tmp_path)
+
+
+def test_trec_priority_must_be_ascii_digits(tmp_path):
+    path = tmp_path / "topics.txt"
+    path.write_text("1:\u00b2:a query\n")  # '²'.isdigit() is True, int('²') raises
+    frame = load_trec_queries(path)
+    assert frame["priority"].isna().all() and frame["query"].tolist() == ["\u00b2:a query"]

@@ -105,6 +105,26 @@ def test_invalid_json_and_oversized_bodies(client):
     assert r.status_code == 413 and "larger than 16384 bytes" in r.json()["message"]
 
 
+@pytest.mark.parametrize("body", [b"\xff\xfe{}", b"[" * 5000, b'{"query": "a\xc3"}'])
+def test_bodies_the_json_parser_refuses_get_the_error_body(client, body):
+    # issue 19: invalid UTF-8 or deep nesting got Starlette's {"detail": ...}, not ErrorBody
+    r = client.post("/search", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["error"] == "invalid_request" and r.json()["message"]
+
+
+def test_json_decode_errors_name_the_body_and_the_character(client):
+    r = client.post("/search", content=b'{"query": ', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["fields"][0]["field"] == "body"
+    assert "not valid JSON (at character" in r.json()["message"]
+
+
+def test_unknown_paths_get_the_error_body(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
 def test_internal_errors_are_500_without_a_traceback(client, service, monkeypatch, caplog):
     def boom(*a, **k):
         raise RuntimeError("secret detail")
