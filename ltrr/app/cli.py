@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrr.app.log_cli import add_log_commands
+from ltrr.app.rewrites_cli import add_rewrites_commands
 from ltrr.app.service_cli import add_service_commands
 from ltrr.errors import DataNotFoundError, InvalidInputError, LtrrError
 
@@ -448,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_evaluate)
     add_service_commands(sub)
     add_log_commands(sub)
+    add_rewrites_commands(sub)
     return parser
 
 

@@ -246,7 +246,8 @@ class RephraseDetector:
         ----------
         outcomes : pandas.DataFrame
             Columns ``request_id``, ``group`` (user or session id; None/NaN when
-            unknown), ``timestamp`` (seconds), ``query`` and ``success`` (bool), as
+            unknown), ``timestamp`` (seconds), ``query`` and ``success`` (bool), and
+            optionally ``user`` (kept for the personal layer), as
             :func:`request_outcomes` gives them; any row order.
 
         Returns
@@ -270,7 +271,8 @@ class RephraseDetector:
             raise InvalidInputError(
                 f"outcomes is missing columns {missing}; expected {list(OUTCOME_COLUMNS)}"
             )
-        frame = outcomes.loc[:, list(OUTCOME_COLUMNS)].copy()
+        columns = [*OUTCOME_COLUMNS, *(["user"] if "user" in outcomes.columns else [])]
+        frame = outcomes.loc[:, columns].copy()
         frame = frame[frame["group"].notna()]
         frame["query"] = frame["query"].astype(str)
         frame["key"] = [normalise_text(q) for q in frame["query"].tolist()]
@@ -344,8 +346,9 @@ def request_outcomes(
     Returns
     -------
     pandas.DataFrame
-        ``request_id``, ``group`` (None when neither is known), ``timestamp``,
-        ``query`` and ``success``.
+        ``request_id``, ``group`` (None when neither is known), ``user`` (the
+        context's ``user_id``, None when unknown), ``timestamp``, ``query`` and
+        ``success``.
 
     Raises
     ------
@@ -369,12 +372,15 @@ def request_outcomes(
     good = feedback["request_id"][feedback["kind"].isin(list(kinds))]
     success = requests["request_id"].isin(good.unique()).to_numpy(dtype=bool)
     groups: list[object] = []
+    users: list[object] = []
     for ctx in requests["context"].tolist():
-        group = None
+        group = user = None
         if isinstance(ctx, Mapping):
+            user = ctx.get("user_id")
             group = ctx.get(session_key)
             if group is None:
-                group = ctx.get("user_id")
+                group = user
+        users.append(None if user is None else str(user))
         groups.append(
             None
             if group is None or (isinstance(group, float) and math.isnan(group))
@@ -384,6 +390,7 @@ def request_outcomes(
         {
             "request_id": requests["request_id"].to_numpy(),
             "group": pd.Series(groups, dtype=object),
+            "user": pd.Series(users, dtype=object),
             "timestamp": requests["timestamp"].to_numpy(dtype=np.float64),
             "query": requests["query"].to_numpy(),
             "success": success,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ltrr.app.cli import main
 from ltrr.errors import CorruptModelError, InvalidInputError
+from ltrr.eventlog import EventLog, FeedbackRecord, RequestRecord
 from ltrr.rewrites import (
     RephraseDetector,
     Rewrite,
@@ -377,3 +380,50 @@ def test_table_save_load_round_trip_and_corruption(tmp_path: Path) -> None:
         RewriteTable.load(tmp_path / "missing")
     with pytest.raises(InvalidInputError, match="fitted"):
         RewriteTable.from_miner(RewriteMiner())
+
+
+# ------------------------------------------------------------- mining a log
+
+
+def write_log(folder: Path, rows: list[tuple[str, float, str, bool]]) -> None:
+    with EventLog(folder) as log:
+        for i, (user, ts, query, ok) in enumerate(rows):
+            rid = f"r{i}"
+            log.append_request(
+                RequestRecord(
+                    request_id=rid,
+                    timestamp=ts,
+                    query=query,
+                    context={"user_id": user, "device": "voice"},
+                    action="lexical=10",
+                    propensity=1.0,
+                    action_probs={"lexical=10": 1.0},
+                    pool=(),
+                    ranking=("t1", "t2"),
+                    policy="test",
+                )
+            )
+            kind = "play" if ok else "skip"
+            log.append_feedback(
+                FeedbackRecord(request_id=rid, item_id="t1", kind=kind, position=1, timestamp=ts)
+            )
+
+
+def test_cli_mines_a_log_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = []
+    for k, user in enumerate(["amy", "bob", "cat"]):
+        t = 1000.0 * k
+        rows += [(user, t, "Nite Fever", False), (user, t + 4, "night fever", True)]
+    rows += [("dan", 9000.0, "blew moon", False), ("dan", 9003.0, "blue moon", True)]
+    write_log(tmp_path / "log", rows)
+    out = tmp_path / "rewrites"
+    assert main(["rewrites", "mine", "--log", str(tmp_path / "log"), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["requests"] == 8 and summary["rephrases"] == 4
+    assert summary["global_rewrites"] == 1 and summary["personal_rewrites"] == 4
+    table = RewriteTable.load(out)
+    assert table.lookup("nite fever").target == "night fever"  # type: ignore[union-attr]
+    assert table.lookup("blew moon") is None  # one user: personal only
+    assert table.lookup("blew moon", "dan").target == "blue moon"  # type: ignore[union-attr]
+    assert main(["rewrites", "mine", "--log", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
