@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ltrr.app.cli import main
-from ltrr.errors import CorruptModelError, InvalidInputError
+from ltrr.errors import CorruptModelError, DataError, DataNotFoundError, InvalidInputError
 from ltrr.eventlog import EventLog, FeedbackRecord, RequestRecord
 from ltrr.rewrites import (
     RephraseDetector,
@@ -24,6 +24,7 @@ from ltrr.rewrites import (
     solve_chain,
 )
 from ltrr.rewrites import chain as chain_module
+from ltrr.rewrites.trec_sessions import load_trec_sessions, summarise_trec_sessions
 
 
 def outcomes(rows: list[tuple[str, float, str, bool]]) -> pd.DataFrame:
@@ -427,3 +428,40 @@ def test_cli_mines_a_log_folder(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert table.lookup("blew moon", "dan").target == "blue moon"  # type: ignore[union-attr]
     assert main(["rewrites", "mine", "--log", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ TREC sessions
+
+
+@pytest.fixture(scope="module")
+def trec_dir(data_root: Path) -> Path:
+    path = data_root / "trec_session_2013"
+    if not (path / "sessions.jsonl").is_file():
+        pytest.skip(f"TREC 2013 Session track sample not found at {path}")
+    return path
+
+
+def test_trec_sessions_detection_and_mining(trec_dir: Path) -> None:
+    frame = load_trec_sessions(trec_dir)
+    assert len(frame) == 488 and int(frame["is_current"].sum()) == 87
+    assert not frame.loc[frame["is_current"], "success"].any()  # no interaction logged
+    assert frame.groupby("group").size().size == 133
+    report = summarise_trec_sessions(trec_dir)
+    assert report["consecutive_pairs"] == 355
+    # the gate refuses some follow-ups of failed queries (new intents), keeps most
+    assert 0 < report["links"] < report["candidates_failed_within_window"]
+    typo = ["uk road trip idead", "uk road trip ideas"]
+    assert typo in [e[:2] for e in report["examples"]]
+    # each session is one searcher and sessions barely repeat a query: no global rewrite
+    # reaches two users, while one searcher's own evidence yields some
+    assert report["rewrites"] == 0 and report["rewrites_one_user_enough"] > 0
+    satisfied = load_trec_sessions(trec_dir, min_dwell=30.0)
+    assert satisfied["success"].sum() < frame["success"].sum()
+
+
+def test_trec_loader_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match=r"sessions\.jsonl"):
+        load_trec_sessions(tmp_path)
+    (tmp_path / "sessions.jsonl").write_text('{"session_id": "1"}\n')
+    with pytest.raises(DataError, match="line 1"):
+        load_trec_sessions(tmp_path)
