@@ -178,6 +178,7 @@ class PlanSelector:
         if len(set(ids)) != len(ids):
             raise InvalidInputError(f"plans must be distinct, got {ids}")
         self.plans = list(plans)
+        self._ids = [p.id for p in self.plans]  # one string per plan, shared by every Selection
         self.source_types = dict(source_types)
         self.exploration = exploration
         self.settings: dict[str, Any] = {
@@ -255,7 +256,7 @@ class PlanSelector:
         i = min(int(np.searchsorted(np.cumsum(pmf), u, side="right")), len(self.plans) - 1)
         while pmf[i] <= 0:  # never draw a zero-probability plan (float edge)
             i = (i - 1) % len(self.plans)
-        probs = {p.id: float(q) for p, q in zip(self.plans, pmf)}
+        probs = dict(zip(self._ids, pmf.tolist()))
         return Selection(i, self.plans[i], float(pmf[i]), probs, example)
 
     def learn(self, selection: Selection, reward: float) -> None:
@@ -319,7 +320,13 @@ class PlanSelector:
             self.n_learned_ += len(idx)
 
     def save(self, folder: str | Path) -> None:
-        """Write ``selector.json`` and ``selector.vw`` into ``folder`` (which must exist)."""
+        """Write ``selector.json`` and ``selector.vw`` into ``folder`` (which must exist).
+
+        The random generator's state is saved too, so a loaded selector draws the
+        same plans as the saved one would have.
+        """
+        with self._lock:
+            rng_state = self._rng.bit_generator.state
         save_model(
             self,
             Path(folder),
@@ -331,6 +338,7 @@ class PlanSelector:
                 "exploration": self.exploration,
                 "settings": self.settings,
                 "n_learned": self.n_learned_,
+                "rng": rng_state,
             },
         )
 
@@ -352,6 +360,13 @@ class PlanSelector:
             raise CorruptModelError(
                 f"{str(path / 'selector.json')!r} is malformed: {exc}"
             ) from None
+        if "rng" in meta:  # absent in selectors saved before it was kept
+            try:
+                obj._rng.bit_generator.state = meta["rng"]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CorruptModelError(
+                    f"{str(path / 'selector.json')!r}: 'rng' is not a generator state: {exc}"
+                ) from None
         obj._vw = load_workspace(obj, model, "plan selector")
         obj.n_learned_ = int(meta.get("n_learned", 0))
         return obj

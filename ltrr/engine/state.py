@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import marshal
 import threading
 import uuid
+import zlib
+from array import array
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from ltrr.errors import UnknownNameError
 from ltrr.features import PerformanceStats, UserHistory
 from ltrr.latency import LatencyModel
+from ltrr.results import Candidate
 from ltrr.selection import Selection
 from ltrr.types import Context, Query, StrategyResult
 
 __all__ = ["OnlineState", "PendingRequest"]
 
 
-@dataclass
 class PendingRequest:
-    """A served request kept until its feedback arrives.
+    """A served request kept until its feedback arrives, stored compactly.
 
-    Attributes
+    An engine keeps up to ``max_pending`` of these, so each holds its parts in a
+    compact form (measured by ``benchmarks/reliability.py``): the selector's example
+    (one VW line per plan, mostly repeated text) marshalled and zlib-compressed (it never
+    leaves the process), the plan
+    probabilities and candidate scores as float arrays, the item ids as one tuple per
+    strategy. :attr:`selection` and :attr:`results` rebuild the full objects, equal to
+    the ones given, on each access.
+
+    Parameters
     ----------
     query : Query
         The query.
@@ -42,24 +52,102 @@ class PendingRequest:
         Whether feedback has already updated the learners.
     """
 
-    query: Query
-    context: Context | None
-    selection: Selection
-    results: tuple[StrategyResult, ...]
-    ranking: tuple[str, ...]
-    candidates: int
-    retrieve_ms: float
-    learned: bool = False
+    __slots__ = (
+        "_example",
+        "_index",
+        "_plan",
+        "_plan_ids",
+        "_probabilities",
+        "_probability",
+        "_results",
+        "candidates",
+        "context",
+        "learned",
+        "query",
+        "ranking",
+        "retrieve_ms",
+    )
+
+    def __init__(
+        self,
+        query: Query,
+        context: Context | None,
+        selection: Selection,
+        results: tuple[StrategyResult, ...],
+        ranking: tuple[str, ...],
+        candidates: int,
+        retrieve_ms: float,
+        learned: bool = False,
+    ) -> None:
+        self.query = query
+        self.context = context
+        self.ranking = tuple(ranking)
+        self.candidates = candidates
+        self.retrieve_ms = retrieve_ms
+        self.learned = learned
+        self._index = selection.index
+        self._plan = selection.plan
+        self._probability = selection.probability
+        self._plan_ids = tuple(selection.probabilities)
+        self._probabilities = array("d", selection.probabilities.values())
+        self._example = zlib.compress(marshal.dumps(list(selection.example)), 1)
+        self._results = tuple(_pack_result(r) for r in results)
+
+    @property
+    def selection(self) -> Selection:
+        """The plan decision, as given."""
+        example = marshal.loads(zlib.decompress(self._example))
+        return Selection(
+            self._index,
+            self._plan,
+            self._probability,
+            dict(zip(self._plan_ids, self._probabilities)),
+            example,
+        )
+
+    @property
+    def results(self) -> tuple[StrategyResult, ...]:
+        """What each called strategy returned, as given."""
+        return tuple(_unpack_result(r) for r in self._results)
 
     @property
     def call_ms(self) -> dict[str, float]:
         """Measured time of each strategy call, by strategy."""
-        return {r.strategy: r.latency_ms for r in self.results}
+        return {r[0]: r[1] for r in self._results}
 
     @property
     def pool_by_strategy(self) -> dict[str, tuple[str, ...]]:
         """Item ids each called strategy returned, best first."""
-        return {r.strategy: tuple(r.item_ids) for r in self.results}
+        return {r[0]: r[2] for r in self._results}
+
+
+#: A strategy result packed: strategy, latency, item ids, scores, ranks (None for 1..n).
+_Packed: TypeAlias = "tuple[str, float, tuple[str, ...], array[float], array[int] | None]"
+
+
+def _pack_result(result: StrategyResult) -> _Packed:
+    """Pack one strategy result into arrays (ranks dropped when they are 1..n)."""
+    cands = result.candidates
+    ranks = [c.rank for c in cands]
+    kept = None if ranks == list(range(1, len(cands) + 1)) else array("q", ranks)
+    return (
+        result.strategy,
+        result.latency_ms,
+        tuple(c.item_id for c in cands),
+        array("d", [c.score for c in cands]),
+        kept,
+    )
+
+
+def _unpack_result(packed: _Packed) -> StrategyResult:
+    """Rebuild a strategy result from :func:`_pack_result`'s form."""
+    strategy, latency_ms, ids, scores, ranks = packed
+    rank_of = range(1, len(ids) + 1) if ranks is None else ranks
+    return StrategyResult(
+        strategy,
+        tuple(Candidate(i, strategy, s, r) for i, s, r in zip(ids, scores, rank_of)),
+        latency_ms,
+    )
 
 
 class OnlineState:

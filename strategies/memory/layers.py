@@ -167,6 +167,27 @@ class MemoryLayers(Strategy):
     _users: OrderedDict[str, UserLayer]
     _predicted: dict[str, dict[int, float]]
     _neighbour_index: NeighbourIndex | None
+    _neighbour_stale: int
+
+    #: Rebuild the neighbour index once the keys evicted from the global layer (still in
+    #: the index) exceed this share of the live keys, so it stays within 1.25x the caps.
+    STALE_NEIGHBOUR_SHARE = 0.25
+
+    def _reset_neighbours(self) -> None:
+        """Rebuild the neighbour index from the live keys (global layer, then predicted)."""
+        self._neighbour_stale = 0
+        if self._neighbour_index is not None:
+            keys = list(dict.fromkeys([*self._global, *self._predicted]))
+            self._neighbour_index.reset(keys)
+
+    def _evicted(self, key: str) -> None:
+        """Count a key evicted from the global layer; rebuild the neighbours when many are."""
+        if self._neighbour_index is None or key in self._predicted:
+            return
+        self._neighbour_stale += 1
+        live = len(self._global) + len(self._predicted)
+        if self._neighbour_stale > self.STALE_NEIGHBOUR_SHARE * live:
+            self._reset_neighbours()
 
     def _apply_one(
         self, key: str, pos: int, kind: EngagementKind, user: str | None, t: float
@@ -179,7 +200,7 @@ class MemoryLayers(Strategy):
             if self._neighbour_index is not None and key not in self._predicted:
                 self._neighbour_index.add([key])
             if self.max_queries is not None and len(self._global) > self.max_queries:
-                self._global.popitem(last=False)
+                self._evicted(self._global.popitem(last=False)[0])
         else:
             self._global.move_to_end(key)
         self._record(stats, pos, impression, weight, t)

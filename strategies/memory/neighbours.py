@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,8 +18,11 @@ __all__ = [
     "NEIGHBOUR_BACKENDS",
     "EmbeddingNeighbours",
     "NeighbourIndex",
+    "NeighbourState",
     "TfidfNeighbours",
     "make_neighbours",
+    "neighbour_state",
+    "restore_neighbours",
 ]
 
 #: Built-in neighbour backends (plus "custom" for an object passed in).
@@ -42,6 +46,49 @@ class NeighbourIndex(Protocol):
 
     def search(self, text: str, n: int) -> list[tuple[str, float]]:
         """Return at most ``n`` known keys most similar to ``text``, with similarities."""
+
+
+@dataclass(frozen=True)
+class NeighbourState:
+    """What rebuilds a built-in neighbour index exactly after a save.
+
+    Attributes
+    ----------
+    backend : str
+        The index's name ("tfidf" or "embedding").
+    keys : list of str
+        Its keys, in the order they were added (ties break by it).
+    fitted : int
+        How many of the first keys the TF-IDF vocabulary was fitted on (0: not yet fitted;
+        keys after them are vectorised with that vocabulary until the next refit).
+    """
+
+    backend: str
+    keys: list[str]
+    fitted: int
+
+
+def neighbour_state(index: NeighbourIndex | None) -> NeighbourState | None:
+    """Return a built-in index's :class:`NeighbourState` (None for none or a custom index)."""
+    if isinstance(index, (TfidfNeighbours, EmbeddingNeighbours)):
+        return index.state()
+    return None
+
+
+def restore_neighbours(index: NeighbourIndex | None, state: NeighbourState | None) -> bool:
+    """Rebuild ``index`` from ``state`` when both are the same built-in backend.
+
+    Returns
+    -------
+    bool
+        True if restored; False if the caller must rebuild the index from its keys.
+    """
+    if state is None:
+        return False
+    if isinstance(index, (TfidfNeighbours, EmbeddingNeighbours)) and index.name == state.backend:
+        index.restore(state)
+        return True
+    return False
 
 
 class _KeyList:
@@ -114,20 +161,39 @@ class TfidfNeighbours:
         self._pending_done = 0
         # per term: (rows, weights, count) of the keys added since the fit, growing arrays
         self._pending: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int]] = {}
+        self._restore_fit: int | None = None
 
     def reset(self, keys: Sequence[str]) -> None:
         """Replace the known keys."""
         self._keys.reset(keys)
         self._fitted = False
+        self._restore_fit = None
+
+    def state(self) -> NeighbourState:
+        """Return what rebuilds this index exactly: its keys in order and how many are fitted."""
+        return NeighbourState(self.name, list(self._keys.keys), self._n_fit if self._fitted else 0)
+
+    def restore(self, state: NeighbourState) -> None:
+        """Rebuild the index :meth:`state` described (the vectoriser refits lazily on the same keys).
+
+        Parameters
+        ----------
+        state : NeighbourState
+            From :meth:`state`.
+        """
+        self._keys.reset(state.keys)
+        self._fitted = False
+        self._restore_fit = state.fitted if state.fitted > 0 else None
 
     def add(self, keys: Sequence[str]) -> None:
         """Add keys (vectorised lazily at the next search)."""
         self._keys.add(keys)
 
-    def _refit(self) -> None:
+    def _refit(self, n: int | None = None) -> None:
+        """Fit the vectoriser on the first ``n`` keys (all by default); the rest are pending."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        keys = self._keys.keys
+        keys = self._keys.keys if n is None else self._keys.keys[:n]
         vec = TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range, sublinear_tf=True)
         by_term = vec.fit_transform(keys).T.tocsr()
         self._analyzer = vec.build_analyzer()
@@ -172,6 +238,9 @@ class TfidfNeighbours:
         keys = self._keys.keys
         if not keys or n < 1:
             return []
+        if self._restore_fit is not None:
+            self._refit(self._restore_fit)
+            self._restore_fit = None
         if not self._fitted or len(keys) - self._n_fit > self.refit_growth * self._n_fit:
             self._refit()
         while self._n_fit + self._pending_done < len(keys):
@@ -262,6 +331,20 @@ class EmbeddingNeighbours:
         """Replace the known keys."""
         self._keys.reset(keys)
         self._vectors = np.zeros((0, 0), dtype=np.float32)
+
+    def state(self) -> NeighbourState:
+        """Return what rebuilds this index exactly: its keys in order (vectors come from the cache)."""
+        return NeighbourState(self.name, list(self._keys.keys), 0)
+
+    def restore(self, state: NeighbourState) -> None:
+        """Rebuild the index :meth:`state` described.
+
+        Parameters
+        ----------
+        state : NeighbourState
+            From :meth:`state`.
+        """
+        self.reset(state.keys)
 
     def add(self, keys: Sequence[str]) -> None:
         """Add keys (encoded lazily at the next search)."""

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from ltrr.errors import CorruptModelError
 from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
 from strategies.memory.layers import _N_REC, KeyStats, UserLayer
+from strategies.memory.neighbours import NeighbourState
 
 __all__ = ["MemoryState", "read_state", "write_state"]
 
@@ -37,6 +38,8 @@ class MemoryState:
     clock: float
     n_interactions: int
     n_skipped: int
+    neighbours: NeighbourState | None = None
+    neighbour_stale: int = 0
 
 
 def write_state(folder: Path, state: MemoryState) -> None:
@@ -81,6 +84,14 @@ def write_state(folder: Path, state: MemoryState) -> None:
             "predicted_keys": p_keys,
             "users": users,
             "user_keys": user_keys,
+            "neighbours": None
+            if state.neighbours is None
+            else {
+                "backend": state.neighbours.backend,
+                "keys": state.neighbours.keys,
+                "fitted": state.neighbours.fitted,
+                "stale": state.neighbour_stale,
+            },
         },
     )
     buf = io.BytesIO()
@@ -146,6 +157,7 @@ def read_state(folder: Path, n_items: int) -> MemoryState:
         n_skip = int(meta["n_skipped"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptModelError(f"{where!r} is malformed: {exc!r}") from None
+    neighbours, stale = _read_neighbours(meta.get("neighbours"), where)
     if len(user_keys) != len(users):
         raise CorruptModelError(
             f"{where!r} lists {len(users)} users but {len(user_keys)} key lists"
@@ -228,7 +240,33 @@ def read_state(folder: Path, n_items: int) -> MemoryState:
         clock=clock,
         n_interactions=n_inter,
         n_skipped=n_skip,
+        neighbours=neighbours,
+        neighbour_stale=stale,
     )
+
+
+def _read_neighbours(raw: object, where: str) -> tuple[NeighbourState | None, int]:
+    """Read the saved neighbour index (absent in saves before it was kept: None, 0)."""
+    if raw is None:
+        return None, 0
+    if not isinstance(raw, dict):
+        raise CorruptModelError(
+            f"{where!r}: 'neighbours' must be an object or null, got {raw!r:.80}"
+        )
+    backend, keys, fitted, stale = (raw.get(k) for k in ("backend", "keys", "fitted", "stale"))
+    if not isinstance(backend, str):
+        raise CorruptModelError(
+            f"{where!r}: neighbours.backend must be a string, got {backend!r:.80}"
+        )
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise CorruptModelError(f"{where!r}: neighbours.keys must be a list of strings")
+    for name, value, high in (("fitted", fitted, len(keys)), ("stale", stale, None)):
+        if type(value) is not int or value < 0 or (high is not None and value > high):
+            bound = f"an integer in [0, {high}]" if high is not None else "an integer >= 0"
+            raise CorruptModelError(
+                f"{where!r}: neighbours.{name} must be {bound}, got {value!r:.80}"
+            )
+    return NeighbourState(backend, keys, int(fitted)), int(stale)  # type: ignore[arg-type]
 
 
 def _pack(

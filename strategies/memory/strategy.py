@@ -22,7 +22,12 @@ from ltrr.types import Catalog, Context, EngagementKind, Interaction, Query
 from ltrr.validation import check_int, check_probability, check_real, is_real
 from strategies.base import IndexArray, ScoreArray, coerce_query
 from strategies.memory.layers import check_interactions, normalise_query
-from strategies.memory.neighbours import NeighbourIndex, make_neighbours
+from strategies.memory.neighbours import (
+    NeighbourIndex,
+    make_neighbours,
+    neighbour_state,
+    restore_neighbours,
+)
 from strategies.memory.persistence import MemoryState, read_state, write_state
 from strategies.memory.predictor import (
     NgramQueryPredictor,
@@ -194,6 +199,7 @@ class MemoryStrategy(MemoryScoring):
         self._global = OrderedDict()
         self._users = OrderedDict()
         self._predicted = {}
+        self._neighbour_stale = 0
         self.clock_ = 0.0
         self.n_interactions_ = 0
         self.n_skipped_ = 0
@@ -332,11 +338,6 @@ class MemoryStrategy(MemoryScoring):
                 )
             self._reset_neighbours()
 
-    def _reset_neighbours(self) -> None:
-        if self._neighbour_index is not None:
-            keys = list(dict.fromkeys([*self._global, *self._predicted]))
-            self._neighbour_index.reset(keys)
-
     # ----------------------------------------------------------------- update
     def update(self, interactions: Iterable[Interaction]) -> None:
         """Learn from engagements, O(1) amortised per interaction.
@@ -414,6 +415,8 @@ class MemoryStrategy(MemoryScoring):
                     clock=self.clock_,
                     n_interactions=self.n_interactions_,
                     n_skipped=self.n_skipped_,
+                    neighbours=neighbour_state(self._neighbour_index),
+                    neighbour_stale=self._neighbour_stale,
                 ),
             )
 
@@ -427,7 +430,10 @@ class MemoryStrategy(MemoryScoring):
         self.n_skipped_ = state.n_skipped
         items = read_json(folder / "items.json", what="item list")
         self._item_pos = {str(item_id): i for i, item_id in enumerate(items["ids"])}
-        self._reset_neighbours()
+        if restore_neighbours(self._neighbour_index, state.neighbours):
+            self._neighbour_stale = state.neighbour_stale
+        else:
+            self._reset_neighbours()
         if self.neighbours == "custom":
             log.warning(
                 "%s was saved with a custom neighbour index; unseen queries get no fallback "

@@ -818,3 +818,64 @@ def test_warm_index_beats_cold_in_the_music_world(music_dir: Path):
     ]
     print(f"warm index, no user: {float(np.mean(anonymous)):.3f}")
     assert float(np.mean(anonymous)) < warm
+
+
+def _words(i: int) -> str:
+    """A distinct query of two or three words drawn from a small vocabulary."""
+    vocab = ["red", "apple", "fast", "bike", "green", "car", "song", "mountain", "trail", "boots"]
+    return " ".join(vocab[(i * m) % len(vocab)] + str(i % m) for m in (3, 7, 11)[: 2 + i % 2])
+
+
+def test_save_load_is_exact_with_a_tfidf_index_fitted_on_older_keys(tmp_path: Path):
+    # the index was fitted on the first keys; later keys are vectorised with that
+    # vocabulary until the next refit, and a reload must rebuild exactly that, not refit
+    s = MemoryStrategy(n_neighbours=3, cold_start_weight=0.0).fit(make_small_catalog())
+    items = ["d1", "d2", "d3", "d4", "d5", "d6"]
+    s.update([inter(_words(i), items[i % 6], user=f"u{i % 4}", t=float(i)) for i in range(40)])
+    probes = [_words(i) + " x" for i in range(100, 140)]
+    for q in probes[:5]:
+        s.retrieve(q, k=5)  # fits the vectoriser on the 40 keys
+    s.update([inter(_words(i), items[i % 6], t=float(i)) for i in range(40, 48)])  # < 25% more
+    loaded = load_strategy(s.save(tmp_path / "m"))
+    differ = 0
+    for q in probes:
+        for ctx in (None, Context(user_id="u1")):
+            a, b = s.retrieve(q, ctx, k=6), loaded.retrieve(q, ctx, k=6)
+            differ += a.item_ids != b.item_ids or a.scores != b.scores
+    assert differ == 0
+    assert isinstance(loaded, MemoryStrategy)
+    assert loaded.neighbours_of(probes[0]) == s.neighbours_of(probes[0])
+
+
+def test_neighbour_index_stays_within_the_global_cap(tmp_path: Path):
+    s = MemoryStrategy(max_queries=40, cold_start_weight=0.0).fit(make_small_catalog())
+    index = s._neighbour_index
+    assert isinstance(index, TfidfNeighbours)
+    for i in range(400):
+        s.update([inter(_words(i) + f" q{i}", "d1")])
+        assert len(index.state().keys) <= 1.25 * s.n_queries + 1
+    assert s.n_queries == 40
+    # the last rebuild dropped every key evicted before it
+    assert set(index.state().keys) >= set(s._global) and s._neighbour_stale < 0.25 * 40 + 1
+    loaded = load_strategy(s.save(tmp_path / "m"))
+    assert isinstance(loaded, MemoryStrategy) and loaded._neighbour_stale == s._neighbour_stale
+
+
+@pytest.mark.parametrize(
+    ("neighbours", "match"),
+    [
+        ("oops", "'neighbours' must be an object or null"),
+        ({"backend": 1, "keys": [], "fitted": 0, "stale": 0}, "neighbours.backend"),
+        ({"backend": "tfidf", "keys": [1], "fitted": 0, "stale": 0}, "neighbours.keys"),
+        ({"backend": "tfidf", "keys": ["a"], "fitted": 2, "stale": 0}, r"neighbours.fitted must be an integer in \[0, 1\]"),
+        ({"backend": "tfidf", "keys": ["a"], "fitted": 0, "stale": -1}, "neighbours.stale"),
+        ({"backend": "tfidf", "keys": ["a"], "fitted": True, "stale": 0}, "neighbours.fitted"),
+    ],
+)
+def test_corrupt_neighbour_state_is_refused(tmp_path: Path, neighbours, match):
+    folder = _trained().save(tmp_path / "m")
+    meta = json.loads((folder / "memory.json").read_text())
+    meta["neighbours"] = neighbours
+    (folder / "memory.json").write_text(json.dumps(meta))
+    with pytest.raises(CorruptModelError, match=match):
+        MemoryStrategy.load(folder)
