@@ -17,16 +17,22 @@ Every estimator validates its input with :func:`check_ope_inputs` and works on w
 (fancy indexing, no loop over rounds), so it processes millions of rounds per second.
 
 Also here: :class:`ReplayMethod` and :func:`replay_learning_policy` (Li et al. 2011) for logs
-of a uniformly random logging policy, and :func:`evaluate`, which runs several estimators on the
-same logs.
+of a uniformly random logging policy, :func:`evaluate`, which runs several estimators on the
+same logs, and the slate (ranking) estimators of :mod:`~simulators.estimators.slate` (SIPS,
+IIPS, RIPS, their self-normalised versions and Cascade-DR), which take OBP's one-row-per-slot
+arrays (``slate_id``, ``position``, ``reward`` and slate propensities) instead.
 
 The package is split by role: :mod:`~simulators.estimators.inputs` (the array conventions and
 :func:`check_ope_inputs`), :mod:`~simulators.estimators.bootstrap` (percentile intervals),
 :mod:`~simulators.estimators.base` (the estimator interface),
 :mod:`~simulators.estimators.estimators` (DM, IPW, SNIPW, SG-IPW, DR, SNDR, Switch-DR,
 DRos),
-:mod:`~simulators.estimators.evaluation` (:func:`evaluate`) and
-:mod:`~simulators.estimators.replay` (replay evaluation). Every public name is importable from
+:mod:`~simulators.estimators.evaluation` (:func:`evaluate`),
+:mod:`~simulators.estimators.replay` (replay evaluation), and for slates
+:mod:`~simulators.estimators.slate_inputs` (their arrays and :func:`check_slate_inputs`),
+:mod:`~simulators.estimators.slate_terms` (their per-slate pieces),
+:mod:`~simulators.estimators.slate_base` (their interface) and
+:mod:`~simulators.estimators.slate` (the estimators). Every public name is importable from
 here.
 
 References
@@ -45,6 +51,23 @@ Learning." NeurIPS 2015.
 
 Yu-Xiang Wang, Alekh Agarwal, and Miroslav Dudík. "Optimal and Adaptive Off-policy Evaluation
 in Contextual Bandits." ICML 2017.
+
+Yi Su, Maria Dimakopoulou, Akshay Krishnamurthy, and Miroslav Dudík. "Doubly Robust Off-policy
+Evaluation with Shrinkage." ICML 2020.
+
+Alberto Maria Metelli, Alessio Russo, and Marcello Restelli. "Subgaussian and Differentiable
+Importance Sampling for Off-Policy Evaluation and Learning." NeurIPS 2021.
+
+Shuai Li, Yasin Abbasi-Yadkori, Branislav Kveton, S. Muthukrishnan, Vishwa Vinay, and Zheng Wen.
+"Offline Evaluation of Ranking Policies with Click Models." KDD 2018.
+
+James McInerney, Brian Brost, Praveen Chandar, Rishabh Mehrotra, and Ben Carterette.
+"Counterfactual Evaluation of Slate Recommendations with Sequential Reward Interactions."
+KDD 2020.
+
+Haruka Kiyohara, Yuta Saito, Tatsuya Matsuhiro, Yusuke Narita, Nobuyuki Shimizu, and Yasuo
+Yamamoto. "Doubly Robust Off-Policy Evaluation for Ranking Policies under the Cascade Behavior
+Model." WSDM 2022.
 
 Yuta Saito, Shunsuke Aihara, Megumi Matsutani, and Yusuke Narita. "Open Bandit Dataset and
 Pipeline: Towards Realistic and Reproducible Off-Policy Evaluation." NeurIPS 2021.
@@ -71,10 +94,23 @@ from simulators.estimators.replay import (
     ReplayResult,
     replay_learning_policy,
 )
+from simulators.estimators.slate import (
+    SelfNormalizedSlateIndependentIPS,
+    SelfNormalizedSlateRewardInteractionIPS,
+    SelfNormalizedSlateStandardIPS,
+    SlateCascadeDoublyRobust,
+    SlateIndependentIPS,
+    SlateRewardInteractionIPS,
+    SlateStandardIPS,
+)
+from simulators.estimators.slate_base import BaseSlateOffPolicyEstimator
+from simulators.estimators.slate_inputs import PSCORE_KINDS, SlateInputs, check_slate_inputs
 
 __all__ = [
+    "PSCORE_KINDS",
     "SUM_TOLERANCE",
     "BaseOffPolicyEstimator",
+    "BaseSlateOffPolicyEstimator",
     "DirectMethod",
     "DoublyRobust",
     "DoublyRobustWithShrinkage",
@@ -85,9 +121,18 @@ __all__ = [
     "ReplayResult",
     "SelfNormalizedDoublyRobust",
     "SelfNormalizedInverseProbabilityWeighting",
+    "SelfNormalizedSlateIndependentIPS",
+    "SelfNormalizedSlateRewardInteractionIPS",
+    "SelfNormalizedSlateStandardIPS",
+    "SlateCascadeDoublyRobust",
+    "SlateIndependentIPS",
+    "SlateInputs",
+    "SlateRewardInteractionIPS",
+    "SlateStandardIPS",
     "SubGaussianInverseProbabilityWeighting",
     "SwitchDoublyRobust",
     "check_ope_inputs",
+    "check_slate_inputs",
     "evaluate",
     "replay_learning_policy",
 ]

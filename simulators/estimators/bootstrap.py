@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -16,6 +17,22 @@ RandomState = int | np.random.Generator | None
 
 #: Most index entries drawn at once by the bootstrap (bounds its memory to a few tens of MB).
 _BOOTSTRAP_CHUNK_ELEMENTS = 1 << 22
+
+
+class _Resamplable(Protocol):
+    """Anything that can recompute its estimate on resamples of its rounds."""
+
+    def resampled_values(self, index: IntArray) -> FloatArray:
+        """Estimates on the resamples given by the rows of ``index`` (shape (B, n_rounds))."""
+        ...
+
+
+#: What the bootstrap says when every resample's self-normalised estimate is undefined.
+_UNDEFINED_INTERVAL = (
+    "action_dist gives probability 0 to the logged action in every bootstrap resample, "
+    "so the self-normalized interval is undefined; expected more rounds with "
+    "action_dist[i, action[i], position[i]] > 0"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +114,12 @@ def _check_bootstrap_args(alpha: float, n_bootstrap_samples: int) -> None:
 
 
 def _bootstrap_interval(
-    terms: _Terms, n_rounds: int, alpha: float, n_bootstrap_samples: int, rng: np.random.Generator
+    terms: _Resamplable,
+    n_rounds: int,
+    alpha: float,
+    n_bootstrap_samples: int,
+    rng: np.random.Generator,
+    undefined: str = _UNDEFINED_INTERVAL,
 ) -> dict[str, float]:
     """Percentile bootstrap over rounds; index matrices are drawn in memory-bounded chunks."""
     chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n_rounds)
@@ -110,10 +132,6 @@ def _bootstrap_interval(
         start += size
     values = values[np.isfinite(values)]  # resamples where every weight was 0 (self-normalised)
     if values.size == 0:
-        raise InvalidInputError(
-            "action_dist gives probability 0 to the logged action in every bootstrap resample, "
-            "so the self-normalized interval is undefined; expected more rounds with "
-            "action_dist[i, action[i], position[i]] > 0"
-        )
+        raise InvalidInputError(undefined)
     low, high = np.percentile(values, [100.0 * alpha / 2.0, 100.0 * (1.0 - alpha / 2.0)])
     return {"mean": float(values.mean()), "ci_low": float(low), "ci_high": float(high)}
