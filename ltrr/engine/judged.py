@@ -379,7 +379,8 @@ def training_set(
     qrels : Mapping[str, Mapping[str, int]]
         Relevance by query id and item id.
     extra_plans : int
-        Random plans per query besides the largest (default 2).
+        Random plans per query besides the largest (default 2; every plan when the
+        plan space has fewer).
     max_pool : int, optional
         Rows per pool at most (default: every pool item).
     seed : int
@@ -395,7 +396,10 @@ def training_set(
     """
     if max_pool is not None and (not is_int(max_pool) or max_pool < 2):
         raise InvalidInputError(f"max_pool must be an integer >= 2 or None, got {max_pool!r}")
+    if not is_int(extra_plans) or extra_plans < 0:
+        raise InvalidInputError(f"extra_plans must be an integer >= 0, got {extra_plans!r}")
     plans = engine.selector.plans
+    n_extra = min(int(extra_plans), len(plans))  # a plan space smaller than asked: all of it
     largest = max(plans, key=lambda p: (p.total_budget, len(p.budgets)))
     rels = judgements_of(queries, qrels)
     deepest = deepest_budgets(engine)
@@ -404,7 +408,7 @@ def training_set(
     Xs, ys, groups, keys = [], [], [], []
     for q, rel, (strategies, featurizer) in zip(queries, rels, views):
         picks = [largest] + [
-            plans[int(i)] for i in rng.choice(len(plans), size=extra_plans, replace=False)
+            plans[int(i)] for i in rng.choice(len(plans), size=n_extra, replace=False)
         ]
         full = {name: strategies[name].retrieve(q, None, k=b) for name, b in largest.budgets}
         for plan in picks:

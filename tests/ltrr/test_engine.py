@@ -724,3 +724,26 @@ def test_rerank_depth_scores_only_the_rrf_head(small_catalog, tmp_path):
     assert back.rerank_depth == 2 and back.retrain is not None and back.retrain.every == 7
     with pytest.raises(InvalidInputError, match="rerank_depth must be"):
         Engine(small_catalog, strategies, rerank_depth=0)
+
+
+def test_train_ranker_with_a_single_plan(small_catalog):
+    # it used to fail in NumPy ("Cannot take a larger sample than population")
+    engine = Engine(
+        small_catalog,
+        {"lexical": LexicalStrategy().fit(small_catalog)},
+        plans=[Plan.parse("lexical=5")],
+        seed=0,
+    )
+    queries = [Query("apple", id="q1"), Query("red car", id="q2"), Query("fruit", id="q3")]
+    qrels = {"q1": {"d1": 1, "d2": 1}, "q2": {"d3": 1}, "q3": {"d2": 1, "d4": 1}}
+    engine.train_ranker(
+        queries, qrels, n_folds=1, strategy_folds=1, n_estimators=5, min_data_in_leaf=1
+    )
+    assert engine.search("apple", k=3).ranker == "lambdamart"
+
+
+@pytest.mark.parametrize("extra_plans", [-1, 1.5, "2", True])
+def test_train_ranker_refuses_a_bad_extra_plans(small_catalog, extra_plans):
+    engine = Engine(small_catalog, {"lexical": LexicalStrategy().fit(small_catalog)}, seed=0)
+    with pytest.raises(InvalidInputError, match="extra_plans must be an integer >= 0"):
+        engine.train_ranker([Query("apple", id="q1")], {"q1": {"d1": 1}}, extra_plans=extra_plans)

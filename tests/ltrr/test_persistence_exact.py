@@ -81,3 +81,4 @@ def test_a_selector_generator_state_that_is_not_one_is_refused(tmp_path: Path):
     (tmp_path / "selector.json").write_text(json.dumps(meta))
     with pytest.raises(CorruptModelError, match="'rng' is not a generator state"):
         PlanSelector.load(tmp_path)
+
