@@ -41,11 +41,15 @@ class StrategyResult:
         Best first; ranks are 1..n.
     latency_ms : float
         Wall time spent retrieving, in milliseconds.
+    rewritten_query : str, optional
+        The query text the strategy retrieved for instead of the request's own,
+        when it rewrote the query (``strategies.rewrite``); None otherwise.
     """
 
     strategy: str
     candidates: tuple[Candidate, ...]
     latency_ms: float = 0.0
+    rewritten_query: str | None = None
 
     def __len__(self) -> int:
         return len(self.candidates)

@@ -10,12 +10,14 @@ from strategies.base import Strategy
 from strategies.embedding import EmbeddingStrategy
 from strategies.lexical import LexicalStrategy
 from strategies.memory import MemoryStrategy
+from strategies.rewrite import RewriteStrategy
 from strategies.xrtree import XRTreeStrategy
 
 __all__ = [
     "EmbeddingStrategy",
     "LexicalStrategy",
     "MemoryStrategy",
+    "RewriteStrategy",
     "Strategy",
     "XRTreeStrategy",
     "available_strategies",

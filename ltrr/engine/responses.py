@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ltrr.fusion import PooledItem
+from ltrr.results import StrategyResult
 
-__all__ = ["FeedbackResult", "ScoredItem", "SearchResponse"]
+__all__ = ["FeedbackResult", "ScoredItem", "SearchResponse", "rewrites_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class SearchResponse:
     timings_ms : dict of str to float
         Time per stage: signals (the strategies' query signals), features, select,
         retrieve, complete, rank, log, total.
+    rewrites : dict of str to str
+        The query text each strategy that rewrote the query retrieved for, by
+        strategy name (:func:`rewrites_of` the plan's results); empty when none did.
     """
 
     request_id: str
@@ -54,6 +59,7 @@ class SearchResponse:
     candidates_drawn: int
     ranker: str
     timings_ms: dict[str, float]
+    rewrites: dict[str, str] = field(default_factory=dict)
 
     @property
     def item_ids(self) -> list[str]:
@@ -69,3 +75,19 @@ class FeedbackResult:
     reward: float
     learned: bool
     ignored: tuple[str, ...] = ()
+
+
+def rewrites_of(results: Sequence[StrategyResult]) -> dict[str, str]:
+    """Return the rewritten query of each result that carries one, by strategy name.
+
+    Parameters
+    ----------
+    results : sequence of StrategyResult
+        A plan's results.
+
+    Returns
+    -------
+    dict of str to str
+        ``{strategy: rewritten query}`` for the results with a ``rewritten_query``.
+    """
+    return {r.strategy: r.rewritten_query for r in results if r.rewritten_query is not None}
