@@ -90,7 +90,9 @@ also returned as a :attr:`EngagementKind.SKIP`.
 tables, fallbacks), :mod:`~simulators.worlds.music.misspellings` (query errors),
 :mod:`~simulators.worlds.music.traffic` (listener indexes, anchor pools, drawing a
 request and its relevance) and :mod:`~simulators.worlds.music.world`
-(:class:`MusicWorld`). Every public name is importable from here.
+(:class:`MusicWorld`), and :mod:`~simulators.worlds.music.rephrases` (opt-in rephrases after
+a failed request, and habitual voice mishearings; off by default). Every public name is
+importable from here.
 :mod:`~simulators.worlds.music.releases` holds the "music with new releases" world
 (:class:`~simulators.worlds.music.releases.MusicReleasesWorld`), built on this one; import it
 from there or from :mod:`simulators.worlds`.
@@ -110,6 +112,7 @@ from simulators.worlds.music.intents import (
 )
 from simulators.worlds.music.misspellings import HOMOPHONES
 from simulators.worlds.music.misspellings import _misspell as _misspell  # tests use it
+from simulators.worlds.music.rephrases import REPHRASE_INTENT
 from simulators.worlds.music.world import MusicWorld
 
 __all__ = [
@@ -122,5 +125,6 @@ __all__ = [
     "HOURLY_PROFILE",
     "INTENTS",
     "MAX_GRADE",
+    "REPHRASE_INTENT",
     "MusicWorld",
 ]

@@ -87,11 +87,15 @@ class _Traffic:
     like_threshold: int
     activity_skew: float
     heldout_share: float
+    voice_habit: float
     seed: int
     _device_cum: list[float]
     _intent_cum: list[list[float]]
     _hour_cum: list[float]
     _rel_cache: dict[tuple[object, ...], Mapping[str, int]]
+
+    def _habitual(self, listener: int, target: int) -> str:
+        raise NotImplementedError  # provided by the rephrasing part of MusicWorld
 
     # ----------------------------------------------------------------------- build
 
@@ -249,7 +253,10 @@ class _Traffic:
             text = self._artists[target]
             relevance = self._artist_relevance(listener, self._artist_norm[target])
         elif code == _MISSPELLED:
-            text = _misspell(self._titles[target], u)
+            if self.voice_habit > 0 and DEVICES[d] == "voice" and u[_U_PREFIX] < self.voice_habit:
+                text = self._habitual(listener, target)  # opt-in: see music/rephrases.py
+            else:
+                text = _misspell(self._titles[target], u)
             relevance = self._title_relevance(listener, target)
         elif code == _TITLE_ARTIST:
             text = f"{self._titles[target]} {self._artists[target]}"

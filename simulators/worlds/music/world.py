@@ -27,12 +27,13 @@ from simulators.worlds.music.intents import (
     _check_number,
     _cumulative,
 )
+from simulators.worlds.music.rephrases import _Rephrasing
 from simulators.worlds.music.traffic import _Traffic
 
 __all__ = ["MusicWorld"]
 
 
-class MusicWorld(_Traffic, World):
+class MusicWorld(_Rephrasing, _Traffic, World):
     """Music search on CM100k: known-item, prefix, misspelled, artist and broad requests.
 
     See the :mod:`simulators.worlds.music` docstring for the exact listener, hour, device, intent, query
@@ -75,6 +76,15 @@ class MusicWorld(_Traffic, World):
         A word must appear in at least this many titles to be a broad query (>= 2).
     emit_skips : bool, default False
         Also return skips (shown above the last play, not played) from :meth:`respond`.
+    rephrase_probability : float, default 0.0
+        Probability in [0, 1] that a listener rephrases a request that got no play
+        (:meth:`rephrase`; see :mod:`simulators.worlds.music.rephrases`). 0 (the
+        default) turns rephrasing off.
+    remishear_probability : float, default 0.25
+        Probability in [0, 1] that a voice assistant mishears a clear rephrase again.
+    voice_habit : float, default 0.0
+        Probability in [0, 1] that a misspelled voice request uses the listener's
+        habitual misspelling of the title; 0 (the default) leaves traffic unchanged.
     seed : int, default 0
         Seed of the world's fixed structure: listener subset, held-out split and
         held-out requests.
@@ -106,6 +116,9 @@ class MusicWorld(_Traffic, World):
         heldout_size: int = 500,
         broad_min_titles: int = 5,
         emit_skips: bool = False,
+        rephrase_probability: float = 0.0,
+        remishear_probability: float = 0.25,
+        voice_habit: float = 0.0,
         seed: int = 0,
     ) -> None:
         if click_model is None:
@@ -139,6 +152,14 @@ class MusicWorld(_Traffic, World):
         if not isinstance(emit_skips, bool):
             raise InvalidInputError(f"emit_skips must be a bool, got {emit_skips!r}")
         self.emit_skips = emit_skips
+        self.rephrase_probability = _check_number(
+            "rephrase_probability", rephrase_probability, low=0.0, high=1.0
+        )
+        self.remishear_probability = _check_number(
+            "remishear_probability", remishear_probability, low=0.0, high=1.0
+        )
+        self.voice_habit = _check_number("voice_habit", voice_habit, low=0.0, high=1.0)
+        self._habits = {}
         self.seed = check_int("seed", seed, low=0)
 
         self._intent_probs: dict[str, dict[str, float]] = {}
@@ -382,6 +403,9 @@ class MusicWorld(_Traffic, World):
             "heldout_size": self.heldout_size,
             "broad_min_titles": self.broad_min_titles,
             "emit_skips": self.emit_skips,
+            "rephrase_probability": self.rephrase_probability,
+            "remishear_probability": self.remishear_probability,
+            "voice_habit": self.voice_habit,
             "seed": self.seed,
             "n_listeners": len(self._user_ids),
             "n_items": len(self._ids),
