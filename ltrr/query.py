@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ltrr.catalog import Filters, _frozen
 from ltrr.errors import EmptyQueryError, InvalidInputError
-from ltrr.validation import check_int
+from ltrr.validation import check_int, describe
 
 __all__ = [
     "MAX_CONTEXT_CHARS",
@@ -63,7 +63,7 @@ class Query:
         check_text("Query.text", self.text)
         if not self.text.strip():
             raise EmptyQueryError(
-                f"query text is empty or whitespace only ({self.text!r}); "
+                f"query text is empty or whitespace only ({describe(self.text)}); "
                 "expected at least one non-space character"
             )
         if len(self.text) > MAX_QUERY_CHARS:
@@ -126,7 +126,7 @@ class Context:
         features: dict[str, float] = {}
         for name, value in self.features.items():
             check_text("a context feature name", name, max_chars=MAX_CONTEXT_CHARS)
-            features[name] = _context_number(f"context feature {name!r}", value)
+            features[name] = _context_number(f"context feature {describe(name)}", value)
         object.__setattr__(self, "features", _frozen(features))
 
     def to_dict(self) -> dict[str, object]:
@@ -222,7 +222,7 @@ def _context_number(name: str, value: object) -> float:
     except OverflowError:
         raise InvalidInputError(f"{name} is too large for a float: {str(value)[:30]}...") from None
     if not math.isfinite(x):
-        raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
+        raise InvalidInputError(f"{name} must be a finite number, got {describe(value)}")
     return x
 
 

@@ -16,6 +16,7 @@ from ltrr.eventlog.schema import (
     _REQUEST_FIELDS,
     SCHEMA_VERSION,
 )
+from ltrr.validation import describe
 
 __all__ = ["JSON_BACKEND"]
 
@@ -135,12 +136,12 @@ def _context_problem(context: dict[Any, Any]) -> str | None:
                 f"{_MAX_CONTEXT_CHARS} characters"
             )
         if not _is_number(value):
-            return f"context['features'][{key!r}] must be a finite number, got {_short(value)}"
+            return f"context['features'][{_short(key)}] must be a finite number, got {_short(value)}"
     return None
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    text = describe(value)  # never fails, however deep or long the value
     return text if len(text) <= 80 else f"{text[:60]}... ({type(value).__name__})"
 
 
@@ -149,41 +150,41 @@ _POOL_KEYS: Final = frozenset(_POOL_FIELDS)
 
 def _check_request_line(obj: dict[str, Any]) -> str | None:
     if type(obj["request_id"]) is not str or not obj["request_id"]:
-        return f"request_id must be a non-empty string, got {obj['request_id']!r}"
+        return f"request_id must be a non-empty string, got {_short(obj['request_id'])}"
     if not _is_number(obj["timestamp"]):
-        return f"timestamp must be a finite number, got {obj['timestamp']!r}"
+        return f"timestamp must be a finite number, got {_short(obj['timestamp'])}"
     for name in ("query", "action", "policy"):
         if type(obj[name]) is not str:
-            return f"{name} must be a string, got {obj[name]!r}"
+            return f"{name} must be a string, got {_short(obj[name])}"
     for name in ("context", "action_probs", "extra"):
         if type(obj[name]) is not dict:
-            return f"{name} must be a JSON object, got {obj[name]!r}"
+            return f"{name} must be a JSON object, got {_short(obj[name])}"
     context_problem = _context_problem(obj["context"])
     if context_problem is not None:
         return context_problem
     propensity = obj["propensity"]
     if not _is_number(propensity) or not 0 < propensity <= 1:
-        return f"propensity must be a number in (0, 1], got {propensity!r}"
+        return f"propensity must be a number in (0, 1], got {_short(propensity)}"
     if obj["action"] not in obj["action_probs"]:
-        return f"action {obj['action']!r} is not in action_probs {list(obj['action_probs'])}"
+        return f"action {_short(obj['action'])} is not in action_probs {_short(list(obj['action_probs']))}"
     pool = obj["pool"]
     if type(pool) is not list:
-        return f"pool must be a list, got {pool!r}"
+        return f"pool must be a list, got {_short(pool)}"
     for i, entry in enumerate(pool):
         if type(entry) is not dict or entry.keys() != _POOL_KEYS:
-            return f"pool[{i}] must be an object with keys {list(_POOL_FIELDS)}, got {entry!r}"
+            return f"pool[{i}] must be an object with keys {list(_POOL_FIELDS)}, got {_short(entry)}"
     ranking = obj["ranking"]
     if type(ranking) is not list or not all(type(item) is str for item in ranking):
-        return f"ranking must be a list of item ids, got {ranking!r}"
+        return f"ranking must be a list of item ids, got {_short(ranking)}"
     return None
 
 
 def _check_feedback_line(obj: dict[str, Any]) -> str | None:
     for name in ("request_id", "item_id"):
         if type(obj[name]) is not str or not obj[name]:
-            return f"{name} must be a non-empty string, got {obj[name]!r}"
-    if obj["kind"] not in _KINDS:
-        return f"unknown engagement kind {obj['kind']!r}; expected one of {sorted(_KINDS)}"
+            return f"{name} must be a non-empty string, got {_short(obj[name])}"
+    if type(obj["kind"]) is not str or obj["kind"] not in _KINDS:
+        return f"unknown engagement kind {_short(obj['kind'])}; expected one of {sorted(_KINDS)}"
     position = obj["position"]
     if position is not None and (type(position) is not int or not 1 <= position <= _INT64_MAX):
         return (
@@ -191,7 +192,7 @@ def _check_feedback_line(obj: dict[str, Any]) -> str | None:
             f"64-bit column), got {_short(position)}"
         )
     if not _is_number(obj["timestamp"]):
-        return f"timestamp must be a finite number, got {obj['timestamp']!r}"
+        return f"timestamp must be a finite number, got {_short(obj['timestamp'])}"
     return None
 
 
@@ -210,10 +211,10 @@ def _check_line(obj: object, kind: str) -> str | None:
         return f"missing fields {missing}"
     version = obj["v"]
     if type(version) is not int or version != SCHEMA_VERSION:
-        return f"unsupported schema version {version!r}; expected {SCHEMA_VERSION}"
+        return f"unsupported schema version {_short(version)}; expected {SCHEMA_VERSION}"
     if obj["type"] != kind:
-        return f"record type {obj['type']!r} in a {kind} log; expected {kind!r}"
+        return f"record type {_short(obj['type'])} in a {kind} log; expected {kind!r}"
     if len(obj) != len(fields) + 2:
         known = {"v", "type", *fields}
-        return f"unexpected fields {[name for name in obj if name not in known]}"
+        return f"unexpected fields {_short([name for name in obj if name not in known])}"
     return check(obj)

@@ -7,7 +7,9 @@ import pytest
 from ltrr.engine import Engine
 from ltrr.errors import InvalidInputError
 from ltrr.eventlog import EventLog
+from ltrr.query import check_k
 from ltrr.types import Context, Engagement, EngagementKind, Query
+from ltrr.validation import describe
 from strategies import LexicalStrategy
 
 
@@ -77,3 +79,36 @@ def test_a_bad_feedback_call_does_not_use_up_the_requests_learning(engine):
         engine.feedback(r.request_id, [{"item_id": r.item_ids[0]}])
     good = engine.feedback(r.request_id, [Engagement(r.item_ids[0], EngagementKind.CLICK, 1)])
     assert good.learned is True
+
+
+# ------------------------------------------------- issue 19: messages of hostile values stay short
+
+
+def _deep(n: int) -> list:
+    value: list = []
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda v: check_k(v),
+        lambda v: Context(timestamp=v),
+        lambda v: Context(features={"f": v}),
+        lambda v: Query("apple", previous=[v]),
+    ],
+)
+@pytest.mark.parametrize("value", [_deep(5000), "x" * 100_000, -(10**400)], ids=["deep", "long", "huge"])
+def test_hostile_values_are_refused_with_a_short_message(call, value):
+    # a list nested 5000 deep made the message's repr raise RecursionError
+    with pytest.raises(InvalidInputError) as info:
+        call(value)
+    assert len(str(info.value)) < 300
+
+
+def test_describe_cuts_depth_length_and_digits():
+    assert describe(_deep(5000)) == "[[[[...]]]]"
+    assert len(describe("x" * 10**6)) < 80
+    assert len(describe(10**5000)) < 80  # str() of such an int raises ValueError

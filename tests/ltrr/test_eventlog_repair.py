@@ -248,3 +248,26 @@ def test_log_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     quarantine = next(p for p in tmp_path.iterdir() if p.name.startswith("quarantine-"))
     assert f"quarantine: {quarantine}" in out
     assert _run(["log", "check", str(tmp_path)]) == 0
+
+
+# ------------------------------------------------------- issue 19: hostile values in a line
+
+
+@pytest.mark.parametrize("kind_value", [["click"], {"k": 1}])
+def test_an_unhashable_engagement_kind_is_a_reported_problem(tmp_path: Path, kind_value: Any) -> None:
+    # used to raise TypeError (unhashable type) in every reader and in check()
+    segment = tmp_path / "feedback-000001.jsonl"
+    obj = {"v": 1, "type": "feedback", **make_feedback(1).to_dict(), "kind": kind_value}
+    segment.write_bytes(json.dumps(obj).encode() + b"\n")
+    problems = EventLog(tmp_path).check()
+    assert len(problems) == 1 and "unknown engagement kind" in problems[0].reason
+    assert len(read_log(tmp_path, kind="feedback", strict=False).problems) == 1
+
+
+def test_a_deeply_nested_value_is_reported_briefly(tmp_path: Path) -> None:
+    deep = b"[" * 900 + b"]" * 900  # parses (orjson's limit is 1024) but its repr recursed
+    raw = _line(make_request(1), "request", policy="__DEEP__").replace(b'"__DEEP__"', deep)
+    (tmp_path / "requests-000001.jsonl").write_bytes(raw)
+    problems = EventLog(tmp_path).check()
+    assert len(problems) == 1 and "policy must be a string" in problems[0].reason
+    assert len(problems[0].reason) < 200
