@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.query import Context, request_time
-from ltrr.validation import is_int
+from ltrr.validation import is_int, is_real
 
 __all__ = [
     "POSITIVE_ENGAGEMENTS",
     "Engagement",
     "EngagementKind",
     "Interaction",
+    "check_interactions",
     "feedback_interactions",
 ]
 
@@ -99,9 +101,59 @@ class Interaction:
     position: int | None = None
 
     def __post_init__(self) -> None:
+        for name, value in (("query", self.query), ("item_id", self.item_id)):
+            if not isinstance(value, str):
+                raise InvalidInputError(
+                    f"Interaction.{name} must be a string, got {type(value).__name__}: {value!r:.60}"
+                )
+        if self.user_id is not None and not isinstance(self.user_id, str):
+            raise InvalidInputError(
+                f"Interaction.user_id must be a string or None, got {self.user_id!r:.60}"
+            )
         object.__setattr__(self, "kind", _engagement_kind(self.kind))
-        if self.position is not None and self.position < 1:
-            raise InvalidInputError(f"Interaction.position is 1-based, got {self.position}")
+        ts = self.timestamp
+        if ts is not None and (not is_real(ts) or not math.isfinite(ts)):
+            raise InvalidInputError(
+                f"Interaction.timestamp must be a finite number or None, got {ts!r:.60}"
+            )
+        if self.position is not None and (not is_int(self.position) or self.position < 1):
+            raise InvalidInputError(
+                f"Interaction.position must be a 1-based integer or None, got {self.position!r:.60}"
+            )
+
+
+def check_interactions(interactions: object) -> list[Interaction]:
+    """Return a batch of interactions as a list, or raise naming what is not one.
+
+    Parameters
+    ----------
+    interactions : object
+        What a strategy's ``update`` received.
+
+    Returns
+    -------
+    list of Interaction
+        The records, in order.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``interactions`` is not an iterable of :class:`Interaction` records (a single
+        record, a string or bytes included).
+    """
+    if isinstance(interactions, (Interaction, str, bytes)) or not isinstance(
+        interactions, Iterable
+    ):
+        raise InvalidInputError(
+            f"update expects an iterable of Interaction records, got {type(interactions).__name__}"
+        )
+    batch = list(interactions)
+    for i, rec in enumerate(batch):
+        if not isinstance(rec, Interaction):
+            raise InvalidInputError(
+                f"interactions[{i}] must be an Interaction, got {type(rec).__name__}"
+            )
+    return batch
 
 
 #: Engagement kinds that count as a success (reward) everywhere in ltrr.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
+from ltrr.engagement import check_interactions as interaction_list
 from ltrr.errors import EmptyQueryError, InvalidInputError, UnknownNameError
 from ltrr.text import normalise_text
-from ltrr.types import MAX_QUERY_CHARS, EngagementKind, Interaction
+from ltrr.types import MAX_QUERY_CHARS, EngagementKind
 from ltrr.validation import is_real
 from strategies.base import Strategy
 from strategies.memory.neighbours import NeighbourIndex
@@ -91,23 +92,10 @@ def check_interactions(
     UnknownNameError
         If a record names an item outside the catalog and ``on_unknown_item="raise"``.
     """
-    if isinstance(interactions, (Interaction, str, bytes)) or not isinstance(
-        interactions, Iterable
-    ):
-        raise InvalidInputError(
-            f"update expects an iterable of Interaction records, got {type(interactions).__name__}"
-        )
+    records = interaction_list(interactions)
     batch: list[Engagement] = []
     unknown: list[str] = []
-    for i, rec in enumerate(interactions):
-        if not isinstance(rec, Interaction):
-            raise InvalidInputError(
-                f"interactions[{i}] must be an Interaction, got {type(rec).__name__}"
-            )
-        if not isinstance(rec.query, str):
-            raise InvalidInputError(
-                f"interactions[{i}].query must be a string, got {type(rec.query).__name__}"
-            )
+    for i, rec in enumerate(records):
         key = normalise_query(rec.query)
         if not key:
             raise EmptyQueryError(

@@ -14,6 +14,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ltrr.cache import LRUCache
+from ltrr.engagement import check_interactions
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
 from ltrr.io import atomic_write_json, read_json
 from ltrr.registry import register_strategy
@@ -381,13 +382,16 @@ class XRTreeStrategy(QueryCacheMixin, Strategy):
 
         Raises
         ------
+        InvalidInputError
+            If ``interactions`` is not an iterable of Interaction records (nothing is added).
         UnknownNameError
             If an interaction names an item the strategy does not index (nothing is added).
         """
+        batch = check_interactions(interactions)
         ids = self._ids()
         index = {item_id: n for n, item_id in enumerate(ids)}
         new: list[tuple[str, int]] = []
-        for inter in interactions:
+        for inter in batch:
             if inter.kind not in POSITIVE_ENGAGEMENTS or not inter.query.strip():
                 continue
             pos = index.get(inter.item_id)

@@ -264,22 +264,12 @@ def test_strategy_update_raises_only_ltrr_errors(strategies_under_test, name, ba
     strategy.retrieve("apple", k=3)  # still answers afterwards
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strategies/xrtree/strategy.py XRTreeStrategy.update iterates its argument unchecked: "
-    "update(None) raises TypeError, update(['x']) AttributeError (not ltrr's file to fix here)",
-)
 @pytest.mark.parametrize("batch", [None, ["x"], [("apple", "d1")]])
 def test_xrtree_update_refuses_non_interactions(strategies_under_test, batch):
     with pytest.raises(LtrrError):
         strategies_under_test["xrtree"].update(batch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ltrr/engagement.py Interaction.__post_init__ compares position < 1 unchecked: "
-    "Interaction('q', 'd1', 'click', position='1') raises TypeError (not this task's file)",
-)
 def test_interaction_refuses_a_non_integer_position():
     with pytest.raises(LtrrError):
         Interaction("apple", "d1", "click", position="1")  # type: ignore[arg-type]

@@ -144,17 +144,26 @@ BAD_UPDATES = [
     ([inter("   ", "d1")], EmptyQueryError, r"interactions\[1\].query is empty"),
     ([inter("", "d1")], EmptyQueryError, r"interactions\[1\].query is empty"),
     ([inter("x" * 5000, "d1")], InvalidInputError, "has 5000 characters; expected at most"),
-    (
-        [inter("apple", "d1", t=float("nan"))],
-        InvalidInputError,
-        r"interactions\[1\].timestamp must be a finite number or None, got nan",
-    ),
-    (
-        [Interaction(7, "d1")],  # type: ignore[arg-type]
-        InvalidInputError,
-        r"interactions\[1\].query must be a string, got int",
-    ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"timestamp": float("nan")}, "Interaction.timestamp must be a finite number or None, got nan"),
+        ({"timestamp": "x"}, "Interaction.timestamp must be a finite number"),
+        ({"query": 7}, "Interaction.query must be a string, got int"),
+        ({"item_id": None}, "Interaction.item_id must be a string, got NoneType"),
+        ({"user_id": 3}, "Interaction.user_id must be a string or None, got 3"),
+        ({"position": "1"}, "Interaction.position must be a 1-based integer or None, got '1'"),
+        ({"position": 0}, "Interaction.position must be a 1-based integer"),
+        ({"position": True}, "Interaction.position must be a 1-based integer"),
+    ],
+)
+def test_interaction_records_refuse_bad_fields(fields, match):
+    values: dict[str, object] = {"query": "apple", "item_id": "d1", **fields}
+    with pytest.raises(InvalidInputError, match=match):
+        Interaction(**values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("batch", "error", "match"), BAD_UPDATES)
