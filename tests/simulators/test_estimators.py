@@ -936,7 +936,7 @@ def test_several_positions_without_position_are_refused() -> None:
     rng = np.random.default_rng(0)
     n, n_actions, len_list = 20, 4, 3
     dist = rng.dirichlet(np.ones(n_actions), size=(n, len_list)).transpose(0, 2, 1)
-    args = {
+    args: dict[str, Any] = {
         "reward": rng.binomial(1, 0.3, n).astype(float),
         "action": rng.integers(0, n_actions, n),
         "action_dist": dist,
@@ -946,6 +946,14 @@ def test_several_positions_without_position_are_refused() -> None:
         InvalidInputError, match=r"position is None but action_dist has len_list = 3"
     ):
         check_ope_inputs(**args)
+    q_hat = rng.random(dist.shape)
+    for estimator in ALL_ESTIMATORS:  # every estimator, its interval and evaluate() refuse it
+        with pytest.raises(InvalidInputError, match=r"position is None .*pass position"):
+            estimator.estimate_policy_value(**args, estimated_rewards_by_reg_model=q_hat)
+        with pytest.raises(InvalidInputError, match=r"position is None .*pass position"):
+            estimator.estimate_interval(**args, estimated_rewards_by_reg_model=q_hat)
+    with pytest.raises(InvalidInputError, match=r"position is None .*pass position"):
+        evaluate(ALL_ESTIMATORS, **args, estimated_rewards_by_reg_model=q_hat)
     inputs = check_ope_inputs(**args, position=np.zeros(n, dtype=int))
     assert inputs.position.tolist() == [0] * n
     one = dist[:, :, :1] / dist[:, :, :1].sum(axis=1, keepdims=True)

@@ -759,9 +759,9 @@ def test_bad_hyperparameters_are_rejected(make: Callable[[], object], match: str
 
 def test_estimators_take_keyword_arguments_only() -> None:
     with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
-        SlateStandardIPS(3)  # type: ignore[misc]
+        SlateStandardIPS(3)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="takes 1 positional argument but"):
-        SIPS.estimate_policy_value(*base_logs().values())  # type: ignore[misc]
+        SIPS.estimate_policy_value(*base_logs().values())  # type: ignore[call-arg]
 
 
 def test_check_slate_inputs_sorts_rows() -> None:
