@@ -1,4 +1,4 @@
-"""IR metrics on ranked lists: nDCG@k, recall@k, MRR@k, success@k.
+"""IR metrics on ranked lists: nDCG@k, recall@k, MRR@k, success@k (and OPIS from :mod:`ltrr.opis`).
 
 Definitions follow trec_eval (as wrapped by ir-measures): nDCG uses linear
 gains (the relevance grade) and a log2 discount; recall counts documents with
@@ -15,9 +15,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ltrr.errors import InvalidInputError, UnknownNameError
+from ltrr.opis import epsilon_opis, opis, threshold_consistency
 from ltrr.types import check_k
 
-__all__ = ["evaluate_run", "mrr_at_k", "ndcg_at_k", "parse_measure", "recall_at_k", "success_at_k"]
+__all__ = [
+    "epsilon_opis",
+    "evaluate_run",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "opis",
+    "parse_measure",
+    "recall_at_k",
+    "success_at_k",
+    "threshold_consistency",
+]
 
 _DISCOUNT = 1.0 / np.log2(np.arange(2, 10_002, dtype=np.float64))
 
