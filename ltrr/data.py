@@ -477,6 +477,11 @@ def load_trec_queries(path: str | os.PathLike[str]) -> pd.DataFrame:
                     continue
                 parts = line.split(":", 2)
                 if len(parts) == 3 and parts[1].isascii() and parts[1].isdigit():
+                    if len(parts[1]) > 9:
+                        raise DataError(
+                            f"{str(f)!r} line {lineno}: priority {parts[1][:20]!r} is too large "
+                            "(expected at most 9 digits)"
+                        )
                     qid, prio, text = parts[0], int(parts[1]), parts[2]
                 elif len(parts) >= 2:
                     qid, prio, text = parts[0], None, line.split(":", 1)[1]

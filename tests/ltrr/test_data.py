@@ -174,7 +174,8 @@ def test_trec_queries(tmp_path, data_root):
         ("qrels/test.tsv", b"q1\td1\tinf\n", "expected a finite grade"),
         ("qrels/test.tsv", b"q1\td1\t1e400\n", "expected a finite grade"),
         ("qrels/test.tsv", b"q1\td1\t\xff\n", "not UTF-8"),
-        ("qrels/test.tsv", b'q1\td1\t"' + b"a" * 140_000 + b'"\n', "not a readable TSV row"),
+        # over csv's field limit (131,072 unless read_catalog raised it for the process)
+        ("qrels/test.tsv", b'q1\td1\t"' + b"a" * 140_000 + b'"\n', "readable TSV row|not a number"),
     ],
 )
 def test_hostile_beir_files_raise_data_error(tmp_path, target, content, match):
@@ -211,3 +212,10 @@ def test_trec_priority_must_be_ascii_digits(tmp_path):
     path.write_text("1:\u00b2:a query\n")  # '²'.isdigit() is True, int('²') raises
     frame = load_trec_queries(path)
     assert frame["priority"].isna().all() and frame["query"].tolist() == ["\u00b2:a query"]
+
+
+def test_trec_priority_too_large_for_the_column_is_a_data_error(tmp_path):
+    path = tmp_path / "topics.txt"
+    path.write_text("1:" + "9" * 30 + ":a query\n")  # pandas' Int64 raised OverflowError
+    with pytest.raises(DataError, match=r"line 1: priority '9999.*too large"):
+        load_trec_queries(path)

@@ -152,6 +152,8 @@ def _engagement(spec: Any) -> Any:
         return Engagement(item, kind, pos)
     except LtrrError:
         return spec  # a bad record goes in as it is: feedback must refuse it
+    except RecursionError:  # see test_records_refuse_deep_or_huge_values_with_ltrr_errors
+        return spec
 
 
 @PROPS
@@ -240,8 +242,39 @@ def _interaction(spec: Any) -> Any:
         return Interaction(*spec)
     except LtrrError:
         return spec
-    except TypeError:  # Interaction's own checks: see test_interaction_refuses_a_non_integer_position
+    except (RecursionError, OverflowError):  # see test_records_refuse_deep_or_huge_values_with_ltrr_errors
         return spec
+
+
+def _deep(n: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ltrr/engagement.py formats hostile values with {value!r:.60} (and EngagementKind(value) "
+    "builds a ValueError with its repr): a list nested 5000 deep raises RecursionError before the "
+    "cut; Interaction(timestamp=10**400) raises OverflowError in math.isfinite. Use "
+    "ltrr.validation.describe and check_real",
+)
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Engagement(_deep(5000), "click", 1),
+        lambda: Engagement("d1", _deep(5000), 1),
+        lambda: Engagement("d1", "click", _deep(5000)),
+        lambda: Interaction("apple", "d1", _deep(5000)),
+        lambda: Interaction(_deep(5000), "d1"),
+        lambda: Interaction("apple", "d1", timestamp=10**400),
+    ],
+    ids=["item", "kind", "position", "i-kind", "i-query", "i-huge-ts"],
+)
+def test_records_refuse_deep_or_huge_values_with_ltrr_errors(build):
+    with pytest.raises(LtrrError):
+        build()
 
 
 @PROPS
@@ -253,8 +286,6 @@ def test_strategy_update_raises_only_ltrr_errors(strategies_under_test, name, ba
     strategy = strategies_under_test[name]
     specs = type(batch) is tuple and len(batch) == 2 and batch[0] == "specs"
     records = [_interaction(i) for i in batch[1]] if specs else batch
-    if name == "xrtree":  # it does not check its input: see test_xrtree_update_refuses_non_interactions
-        records = [r for r in records if isinstance(r, Interaction)] if specs else []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -520,7 +551,8 @@ def test_engine_load_refuses_any_altered_byte(saved, catalog, data):
 @given(data=st.data())
 def test_load_strategy_on_altered_files_raises_only_ltrr_errors(saved, data):
     folder, files = saved
-    strat_files = [f for f in files if f.startswith("strategies/")]
+    # .npy headers: see test_load_strategy_refuses_an_altered_npy_header
+    strat_files = [f for f in files if f.startswith("strategies/") and not f.endswith(".npy")]
     rel = data.draw(st.sampled_from(strat_files), label="file")
     content = (folder / rel).read_bytes()
     assume(content)
@@ -537,6 +569,24 @@ def test_load_strategy_on_altered_files_raises_only_ltrr_errors(saved, data):
         except LtrrError:
             continue
         strategy.retrieve("apple", k=3)  # a strategy that loads must answer
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="strategies/persistence.py read_strategy (and lexical/embedding/ann loaders) call np.load "
+    "catching only KeyError/TypeError/OSError/ValueError: an altered .npy header makes NumPy's "
+    "literal_eval raise SyntaxError or tokenize.TokenError, which escape load_strategy",
+)
+def test_load_strategy_refuses_an_altered_npy_header(saved):
+    folder, _ = saved
+    for tmp in _tmpdir():
+        copy = tmp / "lexical"
+        shutil.copytree(folder / "strategies" / "lexical", copy)
+        data = bytearray((copy / "popularity.npy").read_bytes())
+        data[data.index(b"{")] = 0  # a NUL in the header: tokenize.TokenError
+        (copy / "popularity.npy").write_bytes(bytes(data))
+        with pytest.raises(CorruptModelError):
+            load_strategy(copy)
 
 
 @FEW
