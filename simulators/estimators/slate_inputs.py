@@ -272,9 +272,14 @@ def check_slate_inputs(
     )
     _check_finite("reward", reward_)
 
-    order = np.lexsort((position_, slate_)).astype(np.intp)
-    slate_, position_ = slate_[order], position_[order]
-    behavior, evaluation, reward_ = behavior[order], evaluation[order], reward_[order]
+    step_slate, step_position = np.diff(slate_), np.diff(position_)
+    already_sorted = bool(((step_slate > 0) | ((step_slate == 0) & (step_position > 0))).all())
+    if already_sorted:
+        order = np.arange(n, dtype=np.intp)  # already sorted (OBP's layout): no sort, no copy
+    else:
+        order = np.lexsort((position_, slate_)).astype(np.intp)
+        slate_, position_ = slate_[order], position_[order]
+        behavior, evaluation, reward_ = behavior[order], evaluation[order], reward_[order]
     same_slate = slate_[1:] == slate_[:-1]
     duplicated = same_slate & (position_[1:] == position_[:-1])
     if duplicated.any():
@@ -343,7 +348,8 @@ def check_slate_inputs(
                 f"evaluation_policy_action_dist must sum to 1 over the items of each row, within "
                 f"{SUM_TOLERANCE}; {_rows(off)} do not"
             )
-        action_, q_hat_, dist_ = action_[order], q_hat_[order], dist_[order]
+        if not already_sorted:
+            action_, q_hat_, dist_ = action_[order], q_hat_[order], dist_[order]
         step = dist_[np.arange(n), action_].reshape(n_slates, len_list)
         expected = np.cumprod(step, axis=1).ravel()
         mismatch = np.abs(evaluation - expected) > _CASCADE_RTOL * np.maximum(expected, 1e-300)
