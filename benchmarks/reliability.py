@@ -399,7 +399,12 @@ def fuzz_eventlog(n: int, h: Hostile, work: Path, valid: dict[str, Any], engine:
             for _ in range(h.rng.randint(1, 2)):
                 key = h.rng.choice(_LOG_FIELDS[kind])
                 target = obj
-                if kind == "request" and key == "context" and h.rng.random() < 0.6:
+                if (
+                    kind == "request"
+                    and key == "context"
+                    and isinstance(obj.get("context"), dict)
+                    and h.rng.random() < 0.6
+                ):
                     target, key = obj["context"], h.rng.choice(_CONTEXT_FIELDS)
                 if h.rng.random() < 0.2:
                     target.pop(key, None)
@@ -1206,39 +1211,39 @@ def main(argv: list[str] | None = None) -> int:
         },
         "seconds": {},
     }
+    def fuzz_all(work: Path) -> dict[str, Any]:
+        fuzz: dict[str, Any] = {}
+        fuzz.update(fuzz_engine(fuzz_n, args.seed, work))
+        fuzz.update(fuzz_strategies(fuzz_n, args.seed, work, embedding))
+        fuzz.update(fuzz_loaders(fuzz_n, args.seed, work))
+        fuzz.update(fuzz_http(fuzz_n, args.seed, work))
+        return fuzz
+
+    def crash_all(work: Path) -> dict[str, Any]:
+        crash = crash_eventlog(crash_n, args.seed, work)
+        crash.update(crash_save(save_n, args.seed, work))
+        return crash
+
+    runs: dict[str, Callable[[Path], dict[str, Any]]] = {
+        "fuzz": fuzz_all,
+        "crash": crash_all,
+        "threads": lambda work: threads(thread_n, 8, args.seed, work),
+        "tamper": lambda work: tamper(tamper_n, args.seed, work, embedding),
+        "memory": lambda work: memory(memory_n, args.seed),
+    }
     with tmpdir("work") as work:
-        if "fuzz" in sections:
+        for section, run in runs.items():
+            if section not in sections:
+                continue
             t0 = time.perf_counter()
-            fuzz: dict[str, Any] = {}
-            fuzz.update(fuzz_engine(fuzz_n, args.seed, work))
-            fuzz.update(fuzz_strategies(fuzz_n, args.seed, work, embedding))
-            fuzz.update(fuzz_loaders(fuzz_n, args.seed, work))
-            fuzz.update(fuzz_http(fuzz_n, args.seed, work))
-            results["fuzz"] = fuzz
-            results["seconds"]["fuzz"] = round(time.perf_counter() - t0, 1)
-            _progress("fuzz", results)
-        if "crash" in sections:
-            t0 = time.perf_counter()
-            crash = crash_eventlog(crash_n, args.seed, work)
-            crash.update(crash_save(save_n, args.seed, work))
-            results["crash"] = crash
-            results["seconds"]["crash"] = round(time.perf_counter() - t0, 1)
-            _progress("crash", results)
-        if "threads" in sections:
-            t0 = time.perf_counter()
-            results["threads"] = threads(thread_n, 8, args.seed, work)
-            results["seconds"]["threads"] = round(time.perf_counter() - t0, 1)
-            _progress("threads", results)
-        if "tamper" in sections:
-            t0 = time.perf_counter()
-            results["tamper"] = tamper(tamper_n, args.seed, work, embedding)
-            results["seconds"]["tamper"] = round(time.perf_counter() - t0, 1)
-            _progress("tamper", results)
-        if "memory" in sections:
-            t0 = time.perf_counter()
-            results["memory"] = memory(memory_n, args.seed)
-            results["seconds"]["memory"] = round(time.perf_counter() - t0, 1)
-            _progress("memory", results)
+            try:
+                results[section] = run(work)
+            except Exception:  # a broken section is reported, the others still run
+                results[section] = {"failed": traceback.format_exc(limit=5)}
+            results["seconds"][section] = round(time.perf_counter() - t0, 1)
+            _progress(section, results)
+            if args.json:  # what is done so far, in case a later section is stopped
+                args.json.write_text(json.dumps(results, indent=2, default=_plain) + "\n")
     results["summary"] = summary(results)
     text = json.dumps(results, indent=2, sort_keys=False, default=_plain)
     if args.json:
@@ -1259,6 +1264,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     """The figures the issue asks to be zero, and the few to read with them."""
     out: dict[str, Any] = {}
     for entry, c in results.get("fuzz", {}).items():
+        if not isinstance(c, dict):
+            continue
         out[f"fuzz.{entry}.unhandled"] = f"{c['unhandled']} of {c['inputs']}"
     for key in ("acked_lost", "torn_reported", "torn_unreported", "save_unloadable"):
         if key in results.get("crash", {}):
@@ -1266,10 +1273,10 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     for key in ("mismatches", "errors", "log_records_missing"):
         if key in results.get("threads", {}):
             out[f"threads.{key}"] = results["threads"][key]
-    if "tamper" in results:
+    if "accepted" in results.get("tamper", {}):
         out["tamper.accepted"] = results["tamper"]["accepted"]
         out["tamper.engine_load.accepted"] = results["tamper"]["engine_load"]["accepted"]
-    if "memory" in results:
+    if "rss_growth_mb" in results.get("memory", {}):
         out["memory.rss_growth_mb"] = results["memory"]["rss_growth_mb"]
     return out
 
