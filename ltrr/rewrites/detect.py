@@ -369,8 +369,11 @@ def request_outcomes(
                 f"{name} is missing columns {lacking}; it has {list(frame.columns)}"
             )
     kinds = frozenset(positive)
-    good = feedback["request_id"][feedback["kind"].isin(list(kinds))]
-    success = requests["request_id"].isin(good.unique()).to_numpy(dtype=bool)
+    good = {
+        r for r, k in zip(feedback["request_id"].tolist(), feedback["kind"].tolist()) if k in kinds
+    }
+    ids = requests["request_id"].tolist()
+    success = np.fromiter((r in good for r in ids), dtype=bool, count=len(ids))
     groups: list[object] = []
     users: list[object] = []
     for ctx in requests["context"].tolist():

@@ -12,7 +12,7 @@ import pytest
 
 from ltrr.app.cli import main
 from ltrr.errors import CorruptModelError, DataError, DataNotFoundError, InvalidInputError
-from ltrr.eventlog import EventLog, FeedbackRecord, RequestRecord
+from ltrr.eventlog import EventLog, FeedbackRecord, LogFormatError, RequestRecord, read_log
 from ltrr.rewrites import (
     RephraseDetector,
     Rewrite,
@@ -24,6 +24,7 @@ from ltrr.rewrites import (
     solve_chain,
 )
 from ltrr.rewrites import chain as chain_module
+from ltrr.rewrites.mining import read_outcomes
 from ltrr.rewrites.trec_sessions import load_trec_sessions, summarise_trec_sessions
 
 
@@ -465,3 +466,24 @@ def test_trec_loader_errors(tmp_path: Path) -> None:
     (tmp_path / "sessions.jsonl").write_text('{"session_id": "1"}\n')
     with pytest.raises(DataError, match="line 1"):
         load_trec_sessions(tmp_path)
+
+
+def test_read_outcomes_matches_the_full_reader_and_reports_bad_lines(tmp_path: Path) -> None:
+    rows = [("amy", 1.0, "Nite Fever", False), ("amy", 4.0, "night fever", True)]
+    rows += [("bob", 9.0, "blue moon", True)]
+    write_log(tmp_path / "log", rows)
+    lean, problems = read_outcomes(tmp_path / "log")
+    full = request_outcomes(
+        read_log(tmp_path / "log").frame, read_log(tmp_path / "log", kind="feedback").frame
+    )
+    assert problems == []
+    for column in ("request_id", "group", "user", "timestamp", "query", "success"):
+        assert lean[column].tolist() == full[column].tolist()
+    segment = sorted((tmp_path / "log").glob("requests-*.jsonl"))[0]
+    with segment.open("a") as fh:
+        fh.write('{"v": 1, "type": "request", "request_id": "x", "timestamp": "soon"}\n{"torn')
+    with pytest.raises(LogFormatError, match="timestamp"):
+        read_outcomes(tmp_path / "log")
+    lean, problems = read_outcomes(tmp_path / "log", strict=False)
+    assert len(lean) == 3 and [p.line for p in problems] == [4, 5]
+    assert "incomplete record" in problems[1].reason
