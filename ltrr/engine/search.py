@@ -2,7 +2,8 @@
 
 Each stage is a small function over the parts it needs, so it can be read, tested
 and timed on its own; :meth:`Engine.search <ltrr.engine.Engine.search>` runs them
-in order and times each.
+in order and times each. :class:`StrategyPool` lets :func:`retrieve` call a plan's
+strategies concurrently.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
 from ltrr.eventlog import PoolEntry, RequestRecord
@@ -21,8 +24,10 @@ from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
 from ltrr.selection import PlanSelector, Selection
 from ltrr.strategy import Capability, RetrievalStrategy
 from ltrr.types import Context, Query, StrategyResult, request_time
+from ltrr.validation import check_int
 
 __all__ = [
+    "StrategyPool",
     "best",
     "head",
     "inclusion_probabilities",
@@ -74,20 +79,105 @@ def request_example(
     return selector.example(shared, stats.history(query, list(strategy_names)))
 
 
+class StrategyPool:
+    """Threads that call a plan's strategies at the same time, for :func:`retrieve`.
+
+    The native libraries behind the strategies (ONNX Runtime, PyTorch, hnswlib,
+    NumPy) release the GIL while they work, so a slow call (the embedding
+    strategy's query encoding) can overlap the others. Whoever makes a pool owns
+    it: :meth:`close` it (or use it as a context manager) to stop its threads.
+
+    Parameters
+    ----------
+    workers : int
+        Threads (default 4); a plan's first strategy runs in the calling thread, so
+        a plan of ``workers + 1`` strategies is called all at once.
+    """
+
+    def __init__(self, workers: int = 4) -> None:
+        self.workers = check_int("workers", workers, low=1)
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="ltrr-strategy"
+        )
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._executor is None
+
+    def submit(self, call: Any, *args: Any) -> Future[Any]:
+        """Run ``call(*args)`` on a pool thread.
+
+        Parameters
+        ----------
+        call : callable
+            The function.
+        *args : Any
+            Its arguments.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Its result.
+        """
+        if self._executor is None:
+            raise RuntimeError("the strategy pool is closed")
+        return self._executor.submit(call, *args)
+
+    def close(self) -> None:
+        """Stop the threads after the calls under way (calling it again does nothing)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def __enter__(self) -> StrategyPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _call(
+    strategies: Mapping[str, RetrievalStrategy],
+    name: str,
+    query: Query,
+    context: Context | None,
+    budget: int,
+) -> StrategyResult | None:
+    try:
+        return strategies[name].retrieve(query, context, k=budget)
+    except Exception as exc:  # one failing strategy must not fail the search
+        log.warning("strategy %r failed on query %r: %s", name, query.text[:80], exc)
+        return None
+
+
 def retrieve(
     strategies: Mapping[str, RetrievalStrategy],
     query: Query,
     context: Context | None,
     plan: Plan,
+    pool: StrategyPool | None = None,
 ) -> list[StrategyResult]:
-    """Stage 3: call the plan's strategies at their budgets; one that fails finds nothing."""
-    results = []
-    for name, budget in plan.budgets:
-        try:
-            results.append(strategies[name].retrieve(query, context, k=budget))
-        except Exception as exc:  # one failing strategy must not fail the search
-            log.warning("strategy %r failed on query %r: %s", name, query.text[:80], exc)
-    return results
+    """Stage 3: call the plan's strategies at their budgets; one that fails finds nothing.
+
+    With a ``pool`` (and more than one strategy in the plan) the calls run at the
+    same time: the first in the calling thread, the others on the pool's threads.
+    The results are the same, in plan order, and each result's ``latency_ms`` is
+    still that call's own time, measured by the strategy around its work.
+    """
+    calls = [(strategies, name, query, context, budget) for name, budget in plan.budgets]
+    if pool is None or len(calls) == 1:
+        found = [_call(*c) for c in calls]
+    else:
+        futures = [pool.submit(_call, *c) for c in calls[1:]]
+        first = _call(*calls[0])
+        found = [first, *(f.result() for f in futures)]
+    return [r for r in found if r is not None]
 
 
 def rank(
