@@ -431,6 +431,11 @@ def load_cm100k(folder: str | os.PathLike[str]) -> MusicDataset:
             f"{str(ratings_path)!r} is malformed: {exc}; expected 4 tab-separated integer columns "
             "(user, track, rating, known)"
         ) from None
+    if not isinstance(ratings.index, pd.RangeIndex):  # pandas took the extra first column as index
+        raise DataError(
+            f"{str(ratings_path)!r} is malformed: a line has more than 4 tab-separated columns; "
+            "expected 4 (user, track, rating, known)"
+        )
     bad = ratings.index[~ratings["rating"].between(1, 4)].tolist()
     if bad:
         raise DataError(

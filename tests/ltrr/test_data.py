@@ -198,6 +198,8 @@ def test_beir_metadata_keeps_only_plain_finite_values(tmp_path):
         (b"", b"u1\tt1\t2\t1\n", "items.txt' is malformed"),
         (b"Item\tTitle\tArtist\n\tA\tB\n", b"u1\tt1\t2\t1\n", "non-empty string"),
         (b"Item\tTitle\tArtist\nt1\tA\tB\n", b"u1\tt1\t" + b"9" * 30 + b"\t1\n", "malformed"),
+        # a fifth column made pandas index by the first one: TypeError building the message
+        (b"Item\tTitle\tArtist\nt1\tA\tB\n", b"u1\tt1\t2\t1\t1\n", "more than 4 tab-separated"),
     ],
 )
 def test_hostile_cm100k_files_raise_data_error(tmp_path, items, ratings, match):
