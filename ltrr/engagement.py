@@ -9,7 +9,7 @@ from enum import Enum
 
 from ltrr.errors import InvalidInputError, UnknownNameError
 from ltrr.query import Context, request_time
-from ltrr.validation import is_int, is_real
+from ltrr.validation import describe, is_int, is_real
 
 __all__ = [
     "POSITIVE_ENGAGEMENTS",
@@ -53,11 +53,21 @@ class Engagement:
     def __post_init__(self) -> None:
         if not isinstance(self.item_id, str) or not self.item_id:
             raise InvalidInputError(
-                f"Engagement.item_id must be a non-empty string, got {self.item_id!r:.60}"
+                f"Engagement.item_id must be a non-empty string, got {describe(self.item_id)}"
             )
         object.__setattr__(self, "kind", _engagement_kind(self.kind))
         if not is_int(self.position) or self.position < 1:
-            raise InvalidInputError(f"Engagement.position is 1-based, got {self.position!r}")
+            raise InvalidInputError(f"Engagement.position is 1-based, got {describe(self.position)}")
+
+
+def _finite(value: object) -> bool:
+    """Whether ``value`` is a real number that a float holds finitely (10**400 is not)."""
+    if not is_real(value):
+        return False
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except OverflowError:
+        return False
 
 
 def _engagement_kind(value: object) -> EngagementKind:
@@ -65,10 +75,12 @@ def _engagement_kind(value: object) -> EngagementKind:
     if isinstance(value, EngagementKind):
         return value
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return EngagementKind(value)
     except ValueError:
         raise UnknownNameError(
-            f"unknown engagement kind {value!r}; expected one of "
+            f"unknown engagement kind {describe(value)}; expected one of "
             f"{[k.value for k in EngagementKind]}"
         ) from None
 
@@ -104,21 +116,21 @@ class Interaction:
         for name, value in (("query", self.query), ("item_id", self.item_id)):
             if not isinstance(value, str):
                 raise InvalidInputError(
-                    f"Interaction.{name} must be a string, got {type(value).__name__}: {value!r:.60}"
+                    f"Interaction.{name} must be a string, got {type(value).__name__}: {describe(value)}"
                 )
         if self.user_id is not None and not isinstance(self.user_id, str):
             raise InvalidInputError(
-                f"Interaction.user_id must be a string or None, got {self.user_id!r:.60}"
+                f"Interaction.user_id must be a string or None, got {describe(self.user_id)}"
             )
         object.__setattr__(self, "kind", _engagement_kind(self.kind))
         ts = self.timestamp
-        if ts is not None and (not is_real(ts) or not math.isfinite(ts)):
+        if ts is not None and not _finite(ts):
             raise InvalidInputError(
-                f"Interaction.timestamp must be a finite number or None, got {ts!r:.60}"
+                f"Interaction.timestamp must be a finite number or None, got {describe(ts)}"
             )
         if self.position is not None and (not is_int(self.position) or self.position < 1):
             raise InvalidInputError(
-                f"Interaction.position must be a 1-based integer or None, got {self.position!r:.60}"
+                f"Interaction.position must be a 1-based integer or None, got {describe(self.position)}"
             )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "fsync_dir",
+    "read_arrays",
     "read_header",
     "read_json",
     "recover_dir",
@@ -124,6 +125,56 @@ def read_json(path: str | os.PathLike[str], *, what: str = "file", mapping: bool
             f"{what} {str(p)!r} is not a JSON object (top level is {type(obj).__name__})"
         )
     return obj
+
+
+def read_arrays(
+    path: str | os.PathLike[str], *, what: str = "arrays", require: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Read a NumPy ``.npy`` (as ``{"": array}``) or ``.npz`` file without pickles, or raise naming it.
+
+    NumPy parses an ``.npy`` header with a literal evaluator, so an altered header can
+    raise ``SyntaxError``, ``tokenize.TokenError`` or ``MemoryError`` besides ``ValueError``;
+    an altered ``.npz`` can raise ``zipfile.BadZipFile``. Every one becomes
+    :class:`CorruptModelError`.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    what : str
+        What the file is, for the error message.
+    require : tuple of str
+        Names an ``.npz`` file must hold.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The arrays by name (``""`` for an ``.npy`` file), fully read into memory.
+
+    Raises
+    ------
+    CorruptModelError
+        If the file is missing or cannot be parsed, or lacks a required name.
+    """
+    import numpy as np
+
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded:
+                    arrays = {name: np.asarray(loaded[name]) for name in loaded.files}
+            else:
+                arrays = {"": np.asarray(loaded)}
+    except FileNotFoundError:
+        raise CorruptModelError(f"{what} {str(p)!r} is missing") from None
+    except Exception as exc:  # NumPy's parsers raise many kinds on altered bytes
+        raise CorruptModelError(f"{what} {str(p)!r} is unreadable: {exc!r:.200}") from None
+    missing = [n for n in require if n not in arrays]
+    if missing:
+        raise CorruptModelError(f"{what} {str(p)!r} lacks the arrays {missing}")
+    return arrays
 
 
 def write_header(

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, UnknownNameError
+from ltrr.io import read_arrays
 from ltrr.validation import check_int
 
 __all__ = ["ExactIndex", "HNSWIndex", "VectorIndex", "make_index", "normalize_rows"]
@@ -188,13 +189,7 @@ class ExactIndex(VectorIndex):
     @classmethod
     def load(cls, path: str | Path, **params: Any) -> ExactIndex:
         """Read vectors written by :meth:`save`."""
-        try:
-            v = np.load(Path(path), allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CorruptModelError(
-                f"exact index file {str(path)!r} is unreadable: {exc}"
-            ) from None
-        return cls().build(v)
+        return cls().build(read_arrays(path, what="exact index file")[""])
 
     def memory_bytes(self) -> int:
         """Return the bytes held by the stored vectors."""

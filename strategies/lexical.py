@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, UnknownNameError
-from ltrr.io import atomic_write_json, read_json
+from ltrr.io import atomic_write_json, read_arrays, read_json
 from ltrr.registry import register_strategy
 from ltrr.strategy import Capability
 from ltrr.text import Tokenizer
@@ -488,9 +488,13 @@ class LexicalStrategy(Strategy):
             self._indexes = []
             for g in range(len(groups)):
                 terms = read_json(folder / f"vocab-{g}.json", what="lexical vocabulary")
-                with np.load(folder / f"bm25-{g}.npz", allow_pickle=False) as z:
-                    data, indices, indptr = z["data"], z["indices"], z["indptr"]
-                    nonocc = z["nonoccurrence"] if "nonoccurrence" in z else None
+                z = read_arrays(
+                    folder / f"bm25-{g}.npz",
+                    what="BM25 index",
+                    require=("data", "indices", "indptr"),
+                )
+                data, indices, indptr = z["data"], z["indices"], z["indptr"]
+                nonocc = z.get("nonoccurrence")
                 if len(indptr) != len(terms) + 1 or len(data) != len(indices):
                     raise CorruptModelError(
                         f"BM25 index {g} in {str(folder)!r} is inconsistent: {len(terms)} terms, "
@@ -516,7 +520,8 @@ class LexicalStrategy(Strategy):
                         f"expected {n_items}"
                     )
             self._build(groups, token_groups)
-        self._set_prior(np.load(folder / "popularity.npy", allow_pickle=False).astype(np.float64))
+        pop = read_arrays(folder / "popularity.npy", what="item popularity")[""]
+        self._set_prior(pop.astype(np.float64))
 
 
 def top_k(cand: IndexArray, scores: ScoreArray, k: int) -> tuple[IndexArray, ScoreArray]:

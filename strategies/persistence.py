@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ltrr.errors import CorruptModelError
-from ltrr.io import atomic_dir, atomic_write_json, read_json, write_header
+from ltrr.io import atomic_dir, atomic_write_json, read_arrays, read_json, write_header
 from ltrr.registry import FORMAT, FORMAT_VERSION, PARAMS_FILE, read_params
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def read_strategy(cls: type[S], folder: str | Path) -> S:
         ids = tuple(str(i) for i in items["ids"])
         cats = [tuple(c) for c in items["categories"]]
         attrs = [dict(a) for a in items["attributes"]]
-        pop = np.load(path / "popularity.npy", allow_pickle=False)
+        pop = read_arrays(path / "popularity.npy", what="item popularity")[""]
     except (KeyError, TypeError, OSError, ValueError) as exc:
         raise CorruptModelError(f"item metadata in {str(path)!r} is malformed: {exc!r}") from None
     if not (len(ids) == len(cats) == len(attrs) == len(pop)):

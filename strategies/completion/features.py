@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_write_json, read_json
+from ltrr.io import atomic_write_json, read_arrays, read_json
 from ltrr.validation import check_int, check_real
 
 __all__ = ["PrefixFeaturizer"]
@@ -238,8 +238,8 @@ class PrefixFeaturizer:
         try:
             obj = cls(**meta["params"])
             obj.vocabulary_ = {str(t): j for j, t in enumerate(meta["terms"])}
-            with np.load(folder / "idf.npz", allow_pickle=False) as z:
-                obj.idf_ = np.asarray(z["idf"], dtype=np.float32)
+            z = read_arrays(folder / "idf.npz", what="completion featurizer idf", require=("idf",))
+            obj.idf_ = np.asarray(z["idf"], dtype=np.float32)
         except (KeyError, TypeError, ValueError, OSError, InvalidInputError) as exc:
             raise CorruptModelError(
                 f"completion featurizer in {str(folder)!r} is unreadable: {exc!r}"

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError
-from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
+from ltrr.io import atomic_write_bytes, atomic_write_json, read_arrays, read_json
 from strategies.memory.layers import _N_REC, KeyStats, UserLayer
 from strategies.memory.neighbours import NeighbourState
 
@@ -163,15 +163,7 @@ def read_state(folder: Path, n_items: int) -> MemoryState:
             f"{where!r} lists {len(users)} users but {len(user_keys)} key lists"
         )
     npz = folder / _STATE_NPZ
-    try:
-        with np.load(npz, allow_pickle=False) as z:
-            arrays = {name: np.asarray(z[name]) for name in z.files}
-    except FileNotFoundError:
-        raise CorruptModelError(f"memory index arrays {str(npz)!r} are missing") from None
-    except Exception as exc:
-        raise CorruptModelError(
-            f"memory index arrays {str(npz)!r} are unreadable: {exc!r}"
-        ) from None
+    arrays = read_arrays(npz, what="memory index arrays")
     needed = (
         "global_ptr",
         "global_items",

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_dir, read_header, write_header
+from ltrr.io import atomic_dir, read_arrays, read_header, write_header
 from ltrr.validation import check_int, check_real, is_real
 from strategies.xlinear.beam import (
     POST_PROCESSORS,
@@ -433,8 +433,12 @@ class XRLinearModel:
         try:
             model = cls(**meta["params"])
             depth = int(meta["depth"])
-            with np.load(path / "chain.npz", allow_pickle=False) as z:
-                parents = tuple(np.asarray(z[f"arr_{i}"], dtype=np.int64) for i in range(depth))
+            z = read_arrays(
+                path / "chain.npz",
+                what="cluster chain",
+                require=tuple(f"arr_{i}" for i in range(depth)),
+            )
+            parents = tuple(np.asarray(z[f"arr_{i}"], dtype=np.int64) for i in range(depth))
             chain = ClusterChain(parents)
             weights = [
                 sp.csr_matrix(sp.load_npz(path / f"W{level}.npz"), dtype=np.float32)
@@ -449,9 +453,11 @@ class XRLinearModel:
                 if model.centroid_weight > 0
                 else []
             )
-        except (KeyError, TypeError, ValueError, OSError, InvalidInputError) as exc:
+        except CorruptModelError:
+            raise
+        except Exception as exc:  # scipy.sparse.load_npz parses with NumPy: any kind on altered bytes
             raise CorruptModelError(
-                f"saved XR-Linear model in {str(path)!r} is unreadable: {exc!r}"
+                f"saved XR-Linear model in {str(path)!r} is unreadable: {exc!r:.200}"
             ) from None
         for name, mats in (("W", weights), ("C", centroids)):
             for level, (M, p) in enumerate(zip(mats, parents)):

@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
-from ltrr.io import atomic_write_json, read_json
+from ltrr.io import atomic_write_json, read_arrays, read_json
 from ltrr.validation import check_int
 
 __all__ = ["TfidfFeaturizer"]
@@ -198,9 +198,9 @@ class TfidfFeaturizer:
             )
             obj.word_vocab_ = {str(k): int(v) for k, v in meta["word_vocab"].items()}
             obj.char_vocab_ = {str(k): int(v) for k, v in meta["char_vocab"].items()}
-            with np.load(folder / "idf.npz", allow_pickle=False) as z:
-                obj.word_idf_ = np.asarray(z["word"], dtype=np.float32)
-                obj.char_idf_ = np.asarray(z["char"], dtype=np.float32)
+            z = read_arrays(folder / "idf.npz", what="XR-tree featurizer idf", require=("word", "char"))
+            obj.word_idf_ = np.asarray(z["word"], dtype=np.float32)
+            obj.char_idf_ = np.asarray(z["char"], dtype=np.float32)
         except (KeyError, TypeError, ValueError, OSError, AttributeError) as exc:
             raise CorruptModelError(
                 f"XR-tree featurizer in {str(folder)!r} is unreadable: {exc!r}"

@@ -269,13 +269,6 @@ def _deep(n: int) -> list[Any]:
     return value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ltrr/engagement.py formats hostile values with {value!r:.60} (and EngagementKind(value) "
-    "builds a ValueError with its repr): a list nested 5000 deep raises RecursionError before the "
-    "cut; Interaction(timestamp=10**400) raises OverflowError in math.isfinite. Use "
-    "ltrr.validation.describe and check_real",
-)
 @pytest.mark.parametrize(
     "build",
     [
@@ -587,12 +580,6 @@ def test_load_strategy_on_altered_files_raises_only_ltrr_errors(saved, data):
         strategy.retrieve("apple", k=3)  # a strategy that loads must answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strategies/persistence.py read_strategy (and lexical/embedding/ann loaders) call np.load "
-    "catching only KeyError/TypeError/OSError/ValueError: an altered .npy header makes NumPy's "
-    "literal_eval raise SyntaxError or tokenize.TokenError, which escape load_strategy",
-)
 def test_load_strategy_refuses_an_altered_npy_header(saved):
     folder, _ = saved
     for tmp in _tmpdir():
