@@ -21,7 +21,7 @@ import numpy as np
 
 from ltrr.engine import from_log, judged, learning, persistence, replay, search
 from ltrr.engine.judged import CrossFit
-from ltrr.engine.responses import FeedbackResult, ScoredItem, SearchResponse
+from ltrr.engine.responses import FeedbackResult, ScoredItem, SearchResponse, rewrites_of
 from ltrr.engine.reward import RewardConfig
 from ltrr.engine.schedule import RetrainSchedule
 from ltrr.engine.state import OnlineState, PendingRequest
@@ -284,6 +284,7 @@ class Engine:
             drawn,
             ranker_name,
             timings,
+            rewrites=rewrites_of(results),
         )
 
     def _observe_latency(

@@ -121,8 +121,10 @@ class PendingRequest:
         return {r[0]: r[2] for r in self._results}
 
 
-#: A strategy result packed: strategy, latency, item ids, scores, ranks (None for 1..n).
-_Packed: TypeAlias = "tuple[str, float, tuple[str, ...], array[float], array[int] | None]"
+#: A strategy result packed: strategy, latency, item ids, scores, ranks (None for 1..n), rewrite.
+_Packed: TypeAlias = (
+    "tuple[str, float, tuple[str, ...], array[float], array[int] | None, str | None]"
+)
 
 
 def _pack_result(result: StrategyResult) -> _Packed:
@@ -136,17 +138,19 @@ def _pack_result(result: StrategyResult) -> _Packed:
         tuple(c.item_id for c in cands),
         array("d", [c.score for c in cands]),
         kept,
+        result.rewritten_query,
     )
 
 
 def _unpack_result(packed: _Packed) -> StrategyResult:
     """Rebuild a strategy result from :func:`_pack_result`'s form."""
-    strategy, latency_ms, ids, scores, ranks = packed
+    strategy, latency_ms, ids, scores, ranks, rewritten = packed
     rank_of = range(1, len(ids) + 1) if ranks is None else ranks
     return StrategyResult(
         strategy,
         tuple(Candidate(i, strategy, s, r) for i, s, r in zip(ids, scores, rank_of)),
         latency_ms,
+        rewritten,
     )
 
 

@@ -37,9 +37,9 @@ def _request(n: int, i: int = 0) -> tuple[Selection, tuple[StrategyResult, ...]]
 
 def test_a_pending_request_gives_back_what_it_was_given():
     selection, results = _request(50)
-    odd = StrategyResult(
-        "xrtree", (Candidate("a", "xrtree", float("inf"), 3),), 0.5
-    )  # ranks not 1..n
+    odd = StrategyResult(  # ranks not 1..n, and a rewritten query
+        "xrtree", (Candidate("a", "xrtree", float("inf"), 3),), 0.5, "apple pie"
+    )
     pending = PendingRequest(
         Query("q"), Context(user_id="u"), selection, (*results, odd), ("doc1",), 101, 2.5
     )
