@@ -20,7 +20,11 @@ Also here: :class:`ReplayMethod` and :func:`replay_learning_policy` (Li et al. 2
 of a uniformly random logging policy, :func:`evaluate`, which runs several estimators on the
 same logs, and the slate (ranking) estimators of :mod:`~simulators.estimators.slate` (SIPS,
 IIPS, RIPS, their self-normalised versions and Cascade-DR), which take OBP's one-row-per-slot
-arrays (``slate_id``, ``position``, ``reward`` and slate propensities) instead.
+arrays (``slate_id``, ``position``, ``reward`` and slate propensities) instead, and the
+pool-level estimators of :mod:`~simulators.estimators.pool` (:class:`PoolRecall`,
+:class:`PoolEngagement`, :func:`evaluate_pool`): a new retrieval policy's pool recall and
+engagement from logged inclusion probabilities (inputs in
+:mod:`~simulators.estimators.pool_inputs`).
 
 The package is split by role: :mod:`~simulators.estimators.inputs` (the array conventions and
 :func:`check_ope_inputs`), :mod:`~simulators.estimators.bootstrap` (percentile intervals),
@@ -88,6 +92,8 @@ from simulators.estimators.estimators import (
 )
 from simulators.estimators.evaluation import evaluate
 from simulators.estimators.inputs import SUM_TOLERANCE, OpeInputs, check_ope_inputs
+from simulators.estimators.pool import PoolEngagement, PoolEstimate, PoolRecall, evaluate_pool
+from simulators.estimators.pool_inputs import PoolInputs, check_pool_inputs, target_inclusion
 from simulators.estimators.replay import (
     LearningPolicy,
     ReplayMethod,
@@ -117,6 +123,10 @@ __all__ = [
     "InverseProbabilityWeighting",
     "LearningPolicy",
     "OpeInputs",
+    "PoolEngagement",
+    "PoolEstimate",
+    "PoolInputs",
+    "PoolRecall",
     "ReplayMethod",
     "ReplayResult",
     "SelfNormalizedDoublyRobust",
@@ -132,7 +142,10 @@ __all__ = [
     "SubGaussianInverseProbabilityWeighting",
     "SwitchDoublyRobust",
     "check_ope_inputs",
+    "check_pool_inputs",
     "check_slate_inputs",
     "evaluate",
+    "evaluate_pool",
     "replay_learning_policy",
+    "target_inclusion",
 ]
