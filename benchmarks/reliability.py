@@ -471,7 +471,7 @@ def fuzz_strategies(n: int, seed: int, work: Path, embedding: bool) -> dict[str,
     h = Hostile(seed + 1)
     out: dict[str, Any] = {}
     for name, strategy in fitted.items():
-        m = n if name != "embedding" else max(1, n // 5)
+        m = n
         retrieve, update = Tally(), Tally()
         for _ in range(m):
             query = h.text() if h.rng.random() < 0.7 else h.value()
@@ -1010,6 +1010,9 @@ def child_tamper_worker() -> None:
         "ranker": LambdaMARTRanker.load,
         "recall": RecallModel.load,
     }
+    # answers go to a private copy of stdout: native code (VW, LightGBM) prints to fd 1
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     for line in sys.stdin:
         job = json.loads(line)
         try:
@@ -1021,8 +1024,8 @@ def child_tamper_worker() -> None:
             answer = "refused"
         except Exception as exc:
             answer = f"foreign: {_where(exc)}"
-        sys.stdout.write(json.dumps({"result": answer}) + "\n")
-        sys.stdout.flush()
+        answers.write(json.dumps({"result": answer}) + "\n")
+        answers.flush()
 
 
 class TamperWorker:
@@ -1044,7 +1047,10 @@ class TamperWorker:
         try:
             self.proc.stdin.write(json.dumps({"kind": kind, "path": str(path)}) + "\n")
             self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
+            while True:  # skip anything that is not an answer
+                line = self.proc.stdout.readline()
+                if not line or line.startswith('{"result"'):
+                    break
         except BrokenPipeError:
             line = ""
         if not line:
