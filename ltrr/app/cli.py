@@ -204,6 +204,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DataNotFoundError(
             f"no event log at {str(path)!r}: expected a folder written by 'ltrr simulate --log'"
         )
+    if args.stream or args.scheduler:
+        return _evaluate_stream(args, path)
     from tqdm.auto import tqdm
 
     with tqdm(total=3, desc="evaluate", disable=args.no_progress, leave=False) as bar:
@@ -244,6 +246,38 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(
             f"{'replay':<12}{out['replay']['value']:>10.4f}   ({out['replay']['n_matched']} matched rounds)"
         )
+    if model is not None:
+        from ltrr.app.evaluation import verdict
+
+        out["verdict"] = verdict(out)
+        print(f"verdict: {out['verdict']}")
+    if args.json:
+        atomic_write_json(Path(args.json), out)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _evaluate_stream(args: argparse.Namespace, path: Path) -> int:
+    """``ltrr evaluate --stream``: the log partition by partition, never all in memory."""
+    from ltrr.app.evaluate_stream import evaluate_stream, model_distribution_of
+    from ltrr.io import atomic_write_json
+
+    model = _target_model(args.target)
+    out = {"log": str(path)} | evaluate_stream(
+        path,
+        args.target,
+        distribution=None if model is None else model_distribution_of(model),
+        clip=args.clip,
+        chunk_rows=args.chunk_rows,
+        scheduler=args.scheduler,
+    )
+    print(
+        f"{out['target']} on {out['n_rounds']} logged rounds ({out['n_actions']} actions, "
+        f"{out['n_partitions']} partitions, streamed); logged value {out['logged_value']:.4f}"
+    )
+    print(f"{'estimator':<12}{'value':>10}{'ci_low':>10}{'ci_high':>10}   ({out['interval']})")
+    for name, r in out["ope"].items():
+        print(f"{name:<12}{r['value']:>10.4f}{r['ci_low']:>10.4f}{r['ci_high']:>10.4f}")
     if model is not None:
         from ltrr.app.evaluation import verdict
 
@@ -433,7 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="estimate a target policy's value from an event log (off-policy)"
     )
     ev.add_argument(
-        "--log", required=True, help="event log folder ('ltrr serve --log' or 'ltrr simulate --log')"
+        "--log",
+        required=True,
+        help="event log folder ('ltrr serve --log' or 'ltrr simulate --log')",
     )
     ev.add_argument(
         "--target",
@@ -446,6 +482,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the estimates as JSON to this file")
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ev.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the log segment by segment in chunks (logs larger than memory): exact "
+        "sums of the estimators' per-round terms, normal intervals, per-action mean reward model",
+    )
+    ev.add_argument(
+        "--chunk-rows", type=int, default=100_000, help="requests per chunk with --stream"
+    )
+    ev.add_argument(
+        "--scheduler",
+        help="run the partitions on Dask (implies --stream): a scheduler address tcp://... or "
+        "threads/processes/synchronous; needs dask installed",
+    )
     ev.set_defaults(func=_evaluate)
     add_service_commands(sub)
     add_log_commands(sub)

@@ -13,7 +13,9 @@ Two tables describe the logged traffic (the same layout as OBP's long slate form
   draw puts the item in the pool, as the event log stores it) and ``target_inclusion``
   :math:`\rho_e(i|x_t)` (the same under the target policy, see :func:`target_inclusion`).
 
-Items with label 0 contribute nothing and may be left out of the item table.
+Items with label 0 contribute nothing and may be left out of the item table. Probabilities may
+exceed 1 by :data:`~simulators.estimators.inputs.SUM_TOLERANCE` (floating-point sums); they are
+clipped to 1.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrr.errors import InvalidInputError
-from simulators.estimators.inputs import FloatArray, IntArray, _first_bad, _rows
+from simulators.estimators.inputs import (
+    SUM_TOLERANCE,
+    FloatArray,
+    IntArray,
+    _first_bad,
+    _rows,
+)
 
 __all__ = ["PoolInputs", "check_pool_inputs", "target_inclusion"]
 
@@ -98,7 +106,7 @@ def _vector(name: str, value: npt.ArrayLike, size: int | None) -> FloatArray:
 
 
 def _in_range(name: str, array: FloatArray, low: float, high: float, open_low: bool) -> None:
-    bad = (array <= low if open_low else array < low) | (array > high)
+    bad = (array <= low if open_low else array < low) | (array > high + SUM_TOLERANCE)
     if bad.any():
         bracket = "(" if open_low else "["
         raise InvalidInputError(
@@ -189,7 +197,17 @@ def check_pool_inputs(
     _in_range("logged_inclusion", rho_b, 0.0, 1.0, open_low=True)
     rho_e = _vector("target_inclusion", target_inclusion, m)
     _in_range("target_inclusion", rho_e, 0.0, 1.0, open_low=False)
-    return PoolInputs(p, tp, r, rel, req, y, rho_b, rho_e)
+    # probabilities summed in floating point may exceed 1 by rounding: accepted, clipped
+    return PoolInputs(
+        np.minimum(p, 1.0),
+        np.minimum(tp, 1.0),
+        r,
+        rel,
+        req,
+        y,
+        np.minimum(rho_b, 1.0),
+        np.minimum(rho_e, 1.0),
+    )
 
 
 def target_inclusion(
