@@ -251,11 +251,19 @@ def terms_partition(
     distribution: Distribution,
     clip: float,
     chunk_rows: int,
+    n_rows: int,
 ) -> PartitionStats:
-    """Second pass over one segment: the exact sums of every estimator's per-round pieces."""
+    """Second pass over one segment: the exact sums of every estimator's per-round pieces.
+
+    Reads the ``n_rows`` lines the first pass checked (a segment still being written may have
+    grown since), parsing them without checking them again.
+    """
     stats = PartitionStats()
     fields = _REQUEST_FIELDS + _MODEL_FIELDS
-    for chunk in iter_chunks(path, "request", fields, chunk_rows=chunk_rows):
+    chunks = iter_chunks(
+        path, "request", fields, chunk_rows=chunk_rows, checked=False, max_rows=n_rows
+    )
+    for chunk in chunks:
         b = _bandit_chunk(chunk, actions, positives)
         n = b.n_rounds
         data = check_ope_inputs(
@@ -412,7 +420,10 @@ def evaluate_stream(
     for part in counts:
         first.merge(part)
     q = reward_means(first.count, first.rewarded)
-    args = [(p, actions, positives, q, dist, clip, chunk_rows) for p in paths]
+    args = [
+        (p, actions, positives, q, dist, clip, chunk_rows, part.n_rounds)
+        for p, part in zip(paths, counts)
+    ]
     total = PartitionStats()
     for part in run(terms_partition, args):
         total.merge(part)

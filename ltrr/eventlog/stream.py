@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrr.errors import DataNotFoundError, InvalidInputError
+from ltrr.eventlog import codec
 from ltrr.eventlog.reader import _parse_line
 from ltrr.eventlog.schema import LogFormatError, RecordKind, _check_kind, _segments
 from ltrr.validation import is_int
@@ -52,6 +53,8 @@ def iter_chunks(
     fields: Sequence[str],
     *,
     chunk_rows: int = 100_000,
+    checked: bool = True,
+    max_rows: int | None = None,
 ) -> Iterator[dict[str, list[Any]]]:
     """Read one segment file in chunks of at most ``chunk_rows`` records.
 
@@ -69,6 +72,12 @@ def iter_chunks(
         The record fields to return, e.g. ``("request_id", "action", "propensity")``.
     chunk_rows : int, default=100000
         Most records per chunk (>= 1).
+    checked : bool, default=True
+        Check every line (False: only parse it, for a second pass over lines an earlier pass
+        has checked).
+    max_rows : int, optional
+        Stop after this many records (e.g. the count of an earlier pass over a segment that
+        may have grown since).
 
     Yields
     ------
@@ -95,11 +104,18 @@ def iter_chunks(
     columns: dict[str, list[Any]] = {n: [] for n in names}
     appends = [columns[n].append for n in names]
     count = 0
+    limit = -1 if max_rows is None else int(max_rows)
+    loads = codec._loads
     with Path(path).open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            obj, reason = _parse_line(raw, kind_)
-            if reason is not None:
-                raise LogFormatError(f"malformed event log: {path}:{lineno}: {reason}")
+            if lineno - 1 == limit:
+                break
+            if checked:
+                obj, reason = _parse_line(raw, kind_)
+                if reason is not None:
+                    raise LogFormatError(f"malformed event log: {path}:{lineno}: {reason}")
+            else:
+                obj = loads(raw)
             try:
                 for append, name in zip(appends, names):
                     append(obj[name])
