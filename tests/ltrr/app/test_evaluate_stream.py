@@ -163,3 +163,20 @@ def test_cli_stream(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     report = json.loads(out.read_text())
     assert report["ope"] == evaluate_stream(log_dir, "b=10")["ope"]
     assert "snipw" in capsys.readouterr().out
+
+
+def test_chunks_check_lines_and_stop_at_max_rows(log_dir: Path, tmp_path: Path) -> None:
+    from ltrr.errors import LogFormatError
+    from ltrr.eventlog.stream import iter_chunks, log_partitions
+
+    first = log_partitions(log_dir)[0]
+    sizes = [
+        len(c["request_id"]) for c in iter_chunks(first, "request", ["request_id"], chunk_rows=20)
+    ]
+    assert sizes == [20, 20, 10]
+    capped = iter_chunks(first, "request", ["request_id"], checked=False, max_rows=13)
+    assert [c["request_id"] for c in capped] == [[f"r{t}" for t in range(13)]]
+    bad = tmp_path / "requests-000001.jsonl"
+    bad.write_bytes(first.read_bytes() + b'{"v":1,"type":"request"}\n')
+    with pytest.raises(LogFormatError, match=r"requests-000001.jsonl:51: "):
+        list(iter_chunks(bad, "request", ["request_id"]))
