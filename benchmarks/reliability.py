@@ -1196,11 +1196,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     q = args.quick
-    fuzz_n = args.fuzz_inputs or (100 if q else 10_000)
+    fuzz_n = args.fuzz_inputs or (60 if q else 10_000)
     crash_n = args.crash_trials or (1 if q else 20)
     save_n = args.save_trials or (1 if q else 12)
-    thread_n = args.thread_requests or (400 if q else 10_000)
-    memory_n = args.memory_searches or (1_000 if q else 50_000)
+    thread_n = args.thread_requests or (300 if q else 10_000)
+    memory_n = args.memory_searches or (500 if q else 50_000)
     tamper_n = args.tamper_per_file or (1 if q else 8)
     embedding = not args.no_embedding
     sections = set(args.sections.split(","))
