@@ -9,7 +9,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ __all__ = [
     "read_header",
     "read_json",
     "recover_dir",
+    "sha256",
+    "verify_checksums",
+    "write_checksums",
     "write_header",
 ]
 
@@ -422,3 +425,110 @@ def recover_dir(
     fsync_dir(dest.parent)
     log.warning("recovered %s from %s, left by an interrupted save", dest, best)
     return best
+
+
+def sha256(path: Path) -> str:
+    """Return the hex SHA-256 digest of a file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+#: Format tag of a checksums file (:func:`write_checksums`).
+CHECKSUMS_FORMAT = "ltrr.checksums"
+
+
+def write_checksums(folder: str | os.PathLike[str], files: Sequence[str], *, name: str) -> None:
+    """Write ``name`` in ``folder``: the SHA-256 digest of each listed file (relative paths).
+
+    Parameters
+    ----------
+    folder : path-like
+        The saved model's folder.
+    files : sequence of str
+        Files of the folder to cover, relative POSIX paths.
+    name : str
+        The checksums file's name (e.g. ``"checksums.json"``).
+    """
+    root = Path(folder)
+    atomic_write_json(
+        root / name,
+        {"format": CHECKSUMS_FORMAT, "files": {f: sha256(root / f) for f in sorted(files)}},
+    )
+
+
+def verify_checksums(
+    folder: str | os.PathLike[str],
+    expect: Sequence[str],
+    *,
+    name: str,
+    what: str,
+    required: bool = True,
+) -> None:
+    """Check that every file in ``expect`` is listed in ``name`` and unaltered.
+
+    Run it before any file is parsed, so an altered file never reaches a native
+    parser (LightGBM aborts the process on some malformed models).
+
+    Parameters
+    ----------
+    folder : path-like
+        The saved model's folder.
+    expect : sequence of str
+        The files the loader will read (relative POSIX paths).
+    name : str
+        The checksums file written by :func:`write_checksums`.
+    what : str
+        What the folder holds, for the error message.
+    required : bool
+        Refuse a folder without the checksums file (default); with False it is
+        loaded unchecked, with a warning (a save of an older ltrr).
+
+    Raises
+    ------
+    CorruptModelError
+        If the checksums file is missing (when required) or malformed, an expected file is not listed
+        in it, missing, or does not match its digest.
+    """
+    root = Path(folder)
+    where = str(root / name)
+    if not required and not (root / name).is_file():
+        log.warning(
+            "%s in %s has no %s (saved by an older ltrr): its files are not checked; "
+            "save it again to add them",
+            what,
+            root,
+            name,
+        )
+        return
+    meta = read_json(root / name, what=f"{what} checksums", mapping=True)
+    files = meta.get("files")
+    if meta.get("format") != CHECKSUMS_FORMAT or not isinstance(files, dict):
+        raise CorruptModelError(
+            f"{where!r} is not an ltrr checksums file (expected 'format': {CHECKSUMS_FORMAT!r} "
+            "and a 'files' mapping)"
+        )
+    for rel in expect:
+        digest = files.get(rel)
+        if not isinstance(digest, str):
+            raise CorruptModelError(f"{where!r} does not list {rel!r}, which the {what} needs")
+        target = root / rel
+        if not target.is_file() or target.is_symlink():
+            raise CorruptModelError(f"{what} file {str(target)!r} is missing")
+        if sha256(target) != digest:
+            raise CorruptModelError(f"{what} file {str(target)!r} was altered (checksum mismatch)")

@@ -23,13 +23,22 @@ import numpy.typing as npt
 
 from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError
 from ltrr.fusion import PooledItem, rrf_score
-from ltrr.io import atomic_write_bytes, atomic_write_json, read_json
+from ltrr.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    verify_checksums,
+    write_checksums,
+)
 from ltrr.strategy import Capability
 from ltrr.text import Tokenizer
 from ltrr.types import Catalog, Context, Query
 from ltrr.validation import check_int, is_real
 
 __all__ = ["LambdaMARTRanker", "PoolFeaturizer"]
+
+#: Digests of the ranker's files, checked before LightGBM reads them.
+_CHECKSUMS = "ranker.checksums.json"
 
 Matrix = npt.NDArray[np.float32]
 
@@ -478,7 +487,7 @@ class LambdaMARTRanker:
         return {n: float(g) for n, g in pairs}
 
     def save(self, folder: str | Path) -> None:
-        """Write ``ranker.json`` and ``ranker.txt`` (LightGBM text model) into ``folder``."""
+        """Write ``ranker.json``, ``ranker.txt`` (LightGBM text model) and their checksums into ``folder``."""
         if self.booster_ is None:
             raise NotFittedError("LambdaMARTRanker is not trained; nothing to save")
         path = Path(folder)
@@ -504,6 +513,9 @@ class LambdaMARTRanker:
                 "fold_of": self.fold_of_,
             },
         )
+        files = ["ranker.json", "ranker.txt"]
+        files += [f"ranker-fold-{j}.txt" for j in range(len(self.fold_boosters_))]
+        write_checksums(path, files, name=_CHECKSUMS)
 
     @classmethod
     def load(cls, folder: str | Path) -> LambdaMARTRanker:
@@ -511,6 +523,10 @@ class LambdaMARTRanker:
         import lightgbm as lgb
 
         path = Path(folder)
+        # before LightGBM parses anything: some malformed model files abort the process
+        verify_checksums(
+            path, ["ranker.json", "ranker.txt"], name=_CHECKSUMS, what="ranker", required=False
+        )
         meta = read_json(path / "ranker.json", what="ranker description")
         model = path / "ranker.txt"
         if not model.is_file():
@@ -522,6 +538,8 @@ class LambdaMARTRanker:
             obj = cls(**meta)
             obj.booster_ = lgb.Booster(model_str=model.read_text())
             if fold_of:
+                folds = [f"ranker-fold-{j}.txt" for j in range(obj.n_folds)]
+                verify_checksums(path, folds, name=_CHECKSUMS, what="ranker", required=False)
                 obj.fold_boosters_ = [
                     lgb.Booster(model_str=(path / f"ranker-fold-{j}.txt").read_text())
                     for j in range(obj.n_folds)

@@ -22,6 +22,7 @@ from ltrr.vw import (
     open_workspace,
     per_plan,
     save_model,
+    verify_model,
 )
 
 __all__ = ["RecallModel"]
@@ -252,6 +253,7 @@ class RecallModel:
     def load(cls, folder: str | Path) -> RecallModel:
         """Read a recall model written by :meth:`save`."""
         path = Path(folder)
+        verify_model(path, "recall", "recall model")
         meta = read_json(path / "recall.json", what="recall model description")
         model = model_file(path / "recall.vw", "recall")
         try:

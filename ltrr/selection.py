@@ -32,6 +32,7 @@ from ltrr.vw import (
     model_file,
     open_workspace,
     save_model,
+    verify_model,
 )
 
 __all__ = ["EXPLORATIONS", "PlanSelector", "RecallModel", "Selection", "default_plans"]
@@ -346,6 +347,7 @@ class PlanSelector:
     def load(cls, folder: str | Path) -> PlanSelector:
         """Read a selector written by :meth:`save`."""
         path = Path(folder)
+        verify_model(path, "selector", "plan selector")
         meta = read_json(path / "selector.json", what="plan selector description")
         model = model_file(path / "selector.vw", "plan selector")
         try:

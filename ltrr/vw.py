@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ltrr.errors import CorruptModelError, InvalidInputError
-from ltrr.io import atomic_write_json
+from ltrr.io import atomic_write_json, verify_checksums, write_checksums
 
 __all__ = [
     "check_example",
@@ -20,6 +20,7 @@ __all__ = [
     "open_workspace",
     "per_plan",
     "save_model",
+    "verify_model",
 ]
 
 
@@ -53,10 +54,29 @@ def open_workspace(args: str, model_file: Path | None) -> Any:
 
 
 def save_model(model: Any, folder: Path, stem: str, meta: dict[str, Any]) -> None:
-    """Write ``<stem>.vw`` (under the model's lock) and ``<stem>.json`` into ``folder``."""
+    """Write ``<stem>.vw`` (under the model's lock), ``<stem>.json`` and their checksums into ``folder``."""
     with model._lock:
         model._vw.save(str(folder / f"{stem}.vw"))
     atomic_write_json(folder / f"{stem}.json", meta)
+    write_checksums(folder, [f"{stem}.vw", f"{stem}.json"], name=f"{stem}.checksums.json")
+
+
+def verify_model(folder: Path, stem: str, what: str) -> None:
+    """Check ``<stem>.vw`` and ``<stem>.json`` against their checksums before VW parses them.
+
+    Raises
+    ------
+    CorruptModelError
+        If a file was altered or is missing (a folder saved before checksums loads
+        with a warning).
+    """
+    verify_checksums(
+        folder,
+        [f"{stem}.vw", f"{stem}.json"],
+        name=f"{stem}.checksums.json",
+        what=what,
+        required=False,
+    )
 
 
 def model_file(path: Path, what: str) -> Path:

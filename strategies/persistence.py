@@ -1,4 +1,4 @@
-"""Saving and loading a strategy folder: params.json, items.json, popularity.npy, the subclass's state."""
+"""Saving and loading a strategy folder: params.json, items.json, popularity.npy, the subclass's state, checksums.json."""
 
 from __future__ import annotations
 
@@ -8,15 +8,26 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ltrr.errors import CorruptModelError
-from ltrr.io import atomic_dir, atomic_write_json, read_arrays, read_json, write_header
+from ltrr.io import (
+    atomic_dir,
+    atomic_write_json,
+    read_arrays,
+    read_json,
+    verify_checksums,
+    write_checksums,
+    write_header,
+)
 from ltrr.registry import FORMAT, FORMAT_VERSION, PARAMS_FILE, read_params
 
 if TYPE_CHECKING:
     from strategies.base import Strategy
 
-__all__ = ["read_strategy", "write_strategy"]
+__all__ = ["CHECKSUMS_FILE", "read_strategy", "verify_strategy_files", "write_strategy"]
 
 S = TypeVar("S", bound="Strategy")
+
+#: The digests of a strategy folder's files, checked before any of them is parsed.
+CHECKSUMS_FILE = "checksums.json"
 
 
 def write_strategy(strategy: Strategy, folder: str | Path) -> Path:
@@ -55,7 +66,32 @@ def write_strategy(strategy: Strategy, folder: str | Path) -> Path:
         )
         np.save(tmp / "popularity.npy", strategy._popularity())
         strategy._save_state(tmp)
+        write_checksums(tmp, _files(tmp), name=CHECKSUMS_FILE)
     return Path(folder)
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file of a strategy folder but its checksums, as relative POSIX paths."""
+    return [
+        p.relative_to(folder).as_posix()
+        for p in sorted(folder.rglob("*"))
+        if (p.is_file() or p.is_symlink()) and p.name != CHECKSUMS_FILE
+    ]
+
+
+def verify_strategy_files(folder: Path) -> None:
+    """Check every file of a saved strategy against its ``checksums.json`` before any is parsed.
+
+    A folder saved before checksums were written loads with a warning.
+
+    Raises
+    ------
+    CorruptModelError
+        If a file is altered, is not listed, or the checksums file is malformed.
+    """
+    verify_checksums(
+        folder, _files(folder), name=CHECKSUMS_FILE, what="saved strategy", required=False
+    )
 
 
 def read_strategy(cls: type[S], folder: str | Path) -> S:
@@ -82,6 +118,7 @@ def read_strategy(cls: type[S], folder: str | Path) -> S:
     path = Path(folder)
     if not path.is_dir():
         raise CorruptModelError(f"no saved strategy at {str(path)!r}: folder does not exist")
+    verify_strategy_files(path)
     meta = read_params(path)
     if meta["class"] != cls.__name__:
         raise CorruptModelError(

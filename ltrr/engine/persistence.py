@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from pathlib import Path, PurePosixPath
@@ -12,7 +11,7 @@ from ltrr.engine.reward import RewardConfig
 from ltrr.engine.schedule import RetrainSchedule
 from ltrr.errors import CorruptModelError
 from ltrr.eventlog import EventLog
-from ltrr.io import atomic_dir, atomic_write_json, read_json, recover_dir
+from ltrr.io import atomic_dir, atomic_write_json, read_json, recover_dir, sha256
 from ltrr.ranking import LambdaMARTRanker
 from ltrr.registry import load_strategy
 from ltrr.selection import PlanSelector, RecallModel
@@ -244,23 +243,3 @@ def load_engine(
     )
     engine.state.restore(state)
     return engine
-
-
-def sha256(path: Path) -> str:
-    """Return the hex SHA-256 digest of a file.
-
-    Parameters
-    ----------
-    path : Path
-        The file.
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

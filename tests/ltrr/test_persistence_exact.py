@@ -14,6 +14,7 @@ from ltrr.plans import Plan
 from ltrr.selection import PlanSelector
 from ltrr.types import Catalog, Context, Engagement, EngagementKind, Item, Query
 from strategies import LexicalStrategy, MemoryStrategy
+from tests.conftest import unchecked
 
 VOCAB = [f"w{i}" for i in range(80)]
 
@@ -79,6 +80,7 @@ def test_a_selector_generator_state_that_is_not_one_is_refused(tmp_path: Path):
     meta = json.loads((tmp_path / "selector.json").read_text())
     meta["rng"] = {"bit_generator": "PCG64", "state": "nope"}
     (tmp_path / "selector.json").write_text(json.dumps(meta))
+    unchecked(tmp_path)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="'rng' is not a generator state"):
         PlanSelector.load(tmp_path)
 

@@ -9,6 +9,7 @@ from ltrr.fusion import merge_pool
 from ltrr.ranking import LambdaMARTRanker, PoolFeaturizer
 from ltrr.types import Query
 from strategies import LexicalStrategy
+from tests.conftest import unchecked
 
 NAMES = [f"f{i}" for i in range(5)]
 
@@ -58,9 +59,11 @@ def test_save_load(tmp_path):
     back = LambdaMARTRanker.load(tmp_path)
     np.testing.assert_allclose(back.predict(X[:40], key="q1"), r.predict(X[:40], key="q1"))
     (tmp_path / "ranker.txt").write_text("not a model")
+    unchecked(tmp_path)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="unreadable"):
         LambdaMARTRanker.load(tmp_path)
     (tmp_path / "ranker.txt").unlink()
+    unchecked(tmp_path)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="missing"):
         LambdaMARTRanker.load(tmp_path)
 

@@ -10,6 +10,7 @@ from ltrr.features import PerformanceStats, UserHistory, plan_features, request_
 from ltrr.plans import Plan
 from ltrr.selection import EXPLORATIONS, PlanSelector, RecallModel, Selection, default_plans
 from ltrr.types import Context, Query
+from tests.conftest import unchecked
 
 SOURCES = {"lexical": "lexical", "embedding": "embedding"}
 
@@ -271,6 +272,7 @@ def test_recall_model_corrupt_tallies_are_named(tmp_path):
     meta = json.loads((tmp_path / "recall.json").read_text())
     meta["online_gain"] = [0.1]
     (tmp_path / "recall.json").write_text(json.dumps(meta))
+    unchecked(tmp_path)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="online_gain must hold 2 finite values"):
         RecallModel.load(tmp_path)
 

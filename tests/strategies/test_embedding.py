@@ -7,7 +7,7 @@ from ltrr.errors import CorruptModelError, InvalidInputError, NotFittedError, Un
 from ltrr.types import Filters, Query
 from strategies import EmbeddingStrategy, load_strategy
 from strategies.encoder import EmbeddingCache, Encoder, text_key
-from tests.conftest import make_small_catalog
+from tests.conftest import make_small_catalog, unchecked
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +108,12 @@ def test_save_load(tmp_path, fitted):
         loaded.retrieve("automobile", k=3).item_ids == fitted.retrieve("automobile", k=3).item_ids
     )
     np.save(tmp_path / "emb" / "vectors.npy", np.ones((2, 384), dtype=np.float32))
+    unchecked(tmp_path / "emb")  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match=r"shape \(2, 384\); expected \(6, 384\)"):
         load_strategy(tmp_path / "emb")
     fitted.save(tmp_path / "emb")
     (tmp_path / "emb" / "hnsw.bin").unlink()
+    unchecked(tmp_path / "emb")  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match=r"HNSW index file .* is missing"):
         load_strategy(tmp_path / "emb")
 

@@ -16,6 +16,7 @@ from ltrr.errors import (
 from ltrr.strategy import Capability
 from ltrr.types import Catalog, Filters, Item, Query
 from strategies import LexicalStrategy, load_strategy
+from tests.conftest import unchecked
 
 
 def random_catalog(
@@ -220,15 +221,19 @@ def test_save_load_roundtrip(tmp_path, small_catalog, backend):
 def test_corrupt_saved_index(tmp_path, small_catalog):
     folder = LexicalStrategy().fit(small_catalog).save(tmp_path / "lex")
     (folder / "bm25-0.npz").write_bytes(b"garbage")
+    unchecked(folder)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="unreadable"):
         load_strategy(folder)
     folder = LexicalStrategy().fit(small_catalog).save(tmp_path / "lex")
     (folder / "vocab-0.json").write_text('["only-one-term"]')
+    unchecked(folder)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="inconsistent"):
         load_strategy(folder)
     (folder / "params.json").write_text('{"format": "something-else"}')
+    unchecked(folder)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="not an ltrr strategy parameter file"):
         load_strategy(folder)
+    unchecked(folder)  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match="does not exist"):
         load_strategy(tmp_path / "missing")
 

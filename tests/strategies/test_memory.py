@@ -25,7 +25,7 @@ from strategies.memory import (
     TfidfNeighbours,
     normalise_query,
 )
-from tests.conftest import make_small_catalog
+from tests.conftest import make_small_catalog, unchecked
 
 DAY = 86_400.0
 
@@ -725,6 +725,7 @@ CORRUPTIONS = [
 def test_corrupt_files_raise_corrupt_model_error(tmp_path: Path, corrupt, match):
     folder = _trained().save(tmp_path / "m")
     corrupt(folder)
+    unchecked(folder)  # the loader's own checks, as for a save without checksums
     with pytest.raises(CorruptModelError, match=match):
         MemoryStrategy.load(folder)
 
@@ -886,5 +887,18 @@ def test_corrupt_neighbour_state_is_refused(tmp_path: Path, neighbours, match):
     meta = json.loads((folder / "memory.json").read_text())
     meta["neighbours"] = neighbours
     (folder / "memory.json").write_text(json.dumps(meta))
+    unchecked(folder)
     with pytest.raises(CorruptModelError, match=match):
         MemoryStrategy.load(folder)
+
+
+def test_an_altered_file_is_refused_by_its_checksum_before_it_is_parsed(tmp_path: Path):
+    folder = _trained().save(tmp_path / "m")
+    data = bytearray((folder / "memory.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "memory.npz").write_bytes(bytes(data))
+    with pytest.raises(CorruptModelError, match=r"memory.npz' was altered \(checksum mismatch\)"):
+        load_strategy(folder)
+    (folder / "extra.bin").write_bytes(b"x")
+    with pytest.raises(CorruptModelError, match=r"does not list 'extra\.bin'"):
+        load_strategy(folder)

@@ -17,7 +17,7 @@ from ltrr.metrics import evaluate_run
 from ltrr.types import Catalog, EngagementKind, Filters, Interaction, Item, Query
 from strategies import XRTreeStrategy, load_strategy, make_strategy
 from strategies.xrtree import TfidfFeaturizer
-from tests.conftest import make_small_catalog
+from tests.conftest import make_small_catalog, unchecked
 
 TEXTS = [
     "Red apple pie",
@@ -218,6 +218,7 @@ def test_trained_queries_in_old_or_corrupt_files(tmp_path):
     training = json.loads(path.read_text())
     # files saved before the trained queries were recorded: every stored pair counts
     path.write_text(json.dumps({k: v for k, v in training.items() if k != "trained_queries"}))
+    unchecked(tmp_path / "x")  # an old save: no checksums either
     old = load_strategy(tmp_path / "x")
     assert old.trained_on("pudding") and old.trained_on("custard")
     path.write_text(json.dumps({**training, "trained_queries": "pudding"}))
@@ -226,6 +227,7 @@ def test_trained_queries_in_old_or_corrupt_files(tmp_path):
     ):
         load_strategy(tmp_path / "x")
     path.write_text(json.dumps([1, 2]))
+    unchecked(tmp_path / "x")  # the loader's own check, not the checksums
     with pytest.raises(CorruptModelError, match=r"training\.json.*malformed"):
         load_strategy(tmp_path / "x")
 
