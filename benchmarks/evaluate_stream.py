@@ -1,13 +1,17 @@
 """Throughput and peak memory of the streaming ``ltrr evaluate`` on a large synthetic event log.
 
 Usage: python benchmarks/evaluate_stream.py [--requests 10000000] [--log /tmp/ltrr-evlog-N]
-       [--segment 1000000] [--chunk-rows 100000] [--target uniform] [--json FILE]
+       [--segment 1000000] [--chunk-rows 100000] [--target embedding=50] [--copies K]
+       [--json FILE]
 
 The log is generated once (skipped when ``--log`` already holds the requested number of
 requests): request lines as the engine writes them (a query, a context, 4 plans with a
 request-dependent distribution, a pool of 5 entries with strategies, ranks, scores and inclusion
 probabilities, a ranking of 3), ``--segment`` requests per segment file, and one click line for
-about 30% of the requests in feedback segments. Then ``evaluate_stream`` runs in a child process
+about 30% of the requests in feedback segments. With ``--copies K`` a log of
+``--requests / K`` requests is generated and its segments hard-linked K times (request ids then
+repeat K times, each copy with the same clicks; the streaming path does not need unique ids):
+the same bytes to read and parse, a K times smaller set of positive ids. Then ``evaluate_stream`` runs in a child process
 (so the generator's memory does not count) and the benchmark reports wall time, requests per
 second over the whole evaluation (feedback hashing, two passes over the requests) and the child's
 peak RSS (``ru_maxrss``).
@@ -78,14 +82,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segment", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--target", default="embedding=50")
+    parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    folder = args.log or Path(f"/tmp/ltrr-evlog-{args.requests}")
+    folder = args.log or Path(f"/tmp/ltrr-evlog-{args.requests}-x{args.copies}")
     marker = folder / "GENERATED"
     gen_seconds = None
     if not (marker.is_file() and marker.read_text() == str(args.requests)):
         start = time.perf_counter()
-        generate(folder, args.requests, args.segment)
+        base = args.requests // args.copies
+        source = folder if args.copies == 1 else Path(f"/tmp/ltrr-evlog-{base}-x1")
+        if not (source / "GENERATED").is_file() or (source / "GENERATED").read_text() != str(base):
+            generate(source, base, args.segment)
+        if args.copies > 1:
+            folder.mkdir(parents=True, exist_ok=True)
+            segments = sorted(source.glob("requests-*.jsonl"))
+            for c in range(args.copies):
+                for i, seg in enumerate(segments):
+                    link = folder / f"requests-{c * len(segments) + i + 1:06d}.jsonl"
+                    if not link.exists():
+                        link.hardlink_to(seg)
+            if not (folder / "feedback-000001.jsonl").exists():
+                (folder / "feedback-000001.jsonl").hardlink_to(source / "feedback-000001.jsonl")
+            marker.write_text(str(base * args.copies))
         gen_seconds = time.perf_counter() - start
         print(f"generated {args.requests} requests in {gen_seconds:.0f} s under {folder}")
     size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
@@ -110,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests_per_second": round(result["n_rounds"] / seconds),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "generate_seconds": None if gen_seconds is None else round(gen_seconds, 1),
+        "copies": args.copies,
         "ope": result["ope"],
         "logged_value": result["logged_value"],
     }
